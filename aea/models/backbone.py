@@ -1,0 +1,148 @@
+"""torchvision ResNet trunk with the Conv5_X down-sampling removed and taps on every stage.
+
+Tap names follow the ResNet paper's stage names (He et al. 2016, Table 1):
+
+  conv1  the stem: 7x7/2 convolution + BN + ReLU, *before* the 3x3/2 max-pool.
+         The paper's table lists that max-pool as the first operation of conv2_x,
+         so the conv1 output is the activation right after the stem ReLU
+         (64 x H/2 x W/2; 64x128x64 at 256x128 input).
+  conv2  layer1 output (conv2_x; 256x64x32 for ResNet-50 at 256x128)
+  conv3  layer2 output (conv3_x)
+  conv4  layer3 output (conv4_x)
+  conv5  layer4 output (conv5_x; 2048x16x8 for ResNet-50 at 256x128 with last stride 1)
+
+ImageNet weights come only from a local file (never downloaded): a path to a
+torchvision state dict, or ``"torchvision-cache"`` meaning the file torchvision
+itself would have downloaded into ``$TORCH_HOME/hub/checkpoints/``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Callable, Iterable
+
+import torch
+from torch import nn
+from torchvision.models import resnet
+
+from aea.errors import AEAError
+
+log = logging.getLogger(__name__)
+
+TAPS = ("conv1", "conv2", "conv3", "conv4", "conv5")
+TORCHVISION_CACHE = "torchvision-cache"
+DOWNLOAD_ROOT = "https://download.pytorch.org/models"
+
+_BUILDERS: dict[str, Callable[..., resnet.ResNet]] = {
+    "resnet18": resnet.resnet18,
+    "resnet34": resnet.resnet34,
+    "resnet50": resnet.resnet50,
+}
+# The ImageNet files torchvision names for each architecture, preferred first
+# (resnet50: IMAGENET1K_V1, the weights the 2020 paper could have used, then V2).
+WEIGHT_FILES: dict[str, tuple[str, ...]] = {
+    "resnet18": ("resnet18-f37072fd.pth",),
+    "resnet34": ("resnet34-b627a593.pth",),
+    "resnet50": ("resnet50-0676ba61.pth", "resnet50-11ad3fa6.pth"),
+}
+_STAGES = (("conv2", "layer1"), ("conv3", "layer2"), ("conv4", "layer3"), ("conv5", "layer4"))
+
+
+def checkpoint_dir() -> Path:
+    """Where torchvision keeps downloaded weights: ``$TORCH_HOME/hub/checkpoints`` (default ~/.cache/torch)."""
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def resolve_pretrained(arch: str, pretrained: str | os.PathLike) -> Path:
+    """The local file behind ``pretrained``; AEAError naming the file to fetch and where, if it is absent."""
+    if str(pretrained) != TORCHVISION_CACHE:
+        path = Path(pretrained).expanduser()
+        if not path.is_file():
+            raise AEAError(f"pretrained weights file {path} does not exist; give a torchvision {arch} state dict or pretrained=null")
+        return path
+    folder = checkpoint_dir()
+    for name in WEIGHT_FILES[arch]:
+        if (folder / name).is_file():
+            return folder / name
+    name = WEIGHT_FILES[arch][0]
+    raise AEAError(
+        f"ImageNet weights for {arch} not found offline: download {DOWNLOAD_ROOT}/{name} "
+        f"into {folder}/ (or set TORCH_HOME), or set pretrained=null to train from scratch"
+    )
+
+
+def _load_imagenet(net: resnet.ResNet, arch: str, path: Path) -> None:
+    """Load a torchvision ImageNet state dict into ``net``, ignoring the fc head; any other mismatch is an error."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # corrupt, truncated or not a torch file
+        raise AEAError(f"cannot read pretrained weights {path} ({type(exc).__name__}); re-download the file") from exc
+    if not isinstance(state, dict):
+        raise AEAError(f"{path} is not a state dict; give a torchvision {arch} weights file")
+    state = {k: v for k, v in state.items() if not k.startswith("fc.")}
+    own = {k: v for k, v in net.state_dict().items() if not k.startswith("fc.")}
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    wrong_shape = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
+    if missing or unexpected or wrong_shape:
+        raise AEAError(
+            f"{path} does not fit {arch}: missing {missing[:3]} ({len(missing)}), unexpected {unexpected[:3]} "
+            f"({len(unexpected)}), wrong shape {wrong_shape[:3]} ({len(wrong_shape)}); give the torchvision {arch} file"
+        )
+    net.load_state_dict(state, strict=False)
+    log.info("loaded %d ImageNet tensors for %s from %s (fc ignored, none missing)", len(state), arch, path)
+
+
+class Backbone(nn.Module):
+    """ResNet-18/34/50 trunk (no pooling, no fc) returning the activations of the requested stages.
+
+    ``last_stride=1`` removes the down-sampling of Conv5_X (stride of layer4's first
+    block and of its shortcut), doubling the conv5 map to H/16 x W/16.
+    """
+
+    def __init__(self, arch: str, *, pretrained: str | os.PathLike | None, last_stride: int = 1) -> None:
+        super().__init__()
+        if arch not in _BUILDERS:
+            raise AEAError(f"unknown backbone {arch!r}; choose one of {', '.join(_BUILDERS)}")
+        if last_stride not in (1, 2):
+            raise AEAError(f"last_stride={last_stride} must be 1 or 2")
+        net = _BUILDERS[arch](weights=None)
+        if pretrained is not None:
+            _load_imagenet(net, arch, resolve_pretrained(arch, pretrained))
+        block = net.layer4[0]
+        # torchvision puts the stride on conv2 of a Bottleneck and on conv1 of a BasicBlock.
+        strided = block.conv2 if isinstance(block, resnet.Bottleneck) else block.conv1
+        strided.stride = (last_stride, last_stride)
+        block.downsample[0].stride = (last_stride, last_stride)
+
+        self.arch = arch
+        self.stem = nn.Sequential(net.conv1, net.bn1, net.relu)
+        self.maxpool = net.maxpool
+        self.layer1, self.layer2, self.layer3, self.layer4 = net.layer1, net.layer2, net.layer3, net.layer4
+        expansion = type(block).expansion  # 1 for BasicBlock, 4 for Bottleneck
+        self.out_channels: dict[str, int] = {"conv1": 64}
+        self.out_channels.update({tap: 64 * 2**i * expansion for i, (tap, _) in enumerate(_STAGES)})
+
+    def forward(self, x: torch.Tensor, taps: Iterable[str] = TAPS) -> dict[str, torch.Tensor]:
+        """Activations of ``taps`` (any of conv1..conv5); the trunk always runs to conv5, which is always returned.
+
+        Only requested maps are kept in the returned dict, so unrequested
+        activations are freed as soon as autograd no longer needs them.
+        """
+        wanted = set(taps)
+        unknown = wanted - set(TAPS)
+        if unknown:
+            raise AEAError(f"unknown tap(s) {sorted(unknown)}; choose from {', '.join(TAPS)}")
+        out: dict[str, torch.Tensor] = {}
+        x = self.stem(x)
+        if "conv1" in wanted:
+            out["conv1"] = x
+        x = self.maxpool(x)
+        for tap, layer in _STAGES:
+            x = getattr(self, layer)(x)
+            if tap in wanted:
+                out[tap] = x
+        out["conv5"] = x
+        return out

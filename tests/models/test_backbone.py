@@ -1,0 +1,118 @@
+"""Backbone: stage shapes, the conv1 tap position, last stride, and offline ImageNet loading."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torchvision
+
+from aea.errors import AEAError
+from aea.models.backbone import TAPS, Backbone
+
+
+@pytest.fixture(scope="module")
+def resnet50_maps():
+    torch.manual_seed(0)
+    net = Backbone("resnet50", pretrained=None).eval()
+    with torch.no_grad():
+        return net, net(torch.randn(1, 3, 256, 128))
+
+
+def test_resnet50_stage_shapes_at_256x128(resnet50_maps):
+    net, maps = resnet50_maps
+    shapes = {k: tuple(v.shape[1:]) for k, v in maps.items()}
+    assert shapes == {
+        "conv1": (64, 128, 64),
+        "conv2": (256, 64, 32),  # the paper's attention layer
+        "conv3": (512, 32, 16),
+        "conv4": (1024, 16, 8),
+        "conv5": (2048, 16, 8),  # last stride 1: same size as conv4
+    }
+    assert net.out_channels == {k: v[0] for k, v in shapes.items()}
+
+
+def test_conv1_is_stem_relu_output_before_maxpool():
+    torch.manual_seed(0)
+    net = Backbone("resnet18", pretrained=None).eval()
+    x = torch.randn(2, 3, 64, 32)
+    with torch.no_grad():
+        maps = net(x)
+        assert maps["conv1"].shape == (2, 64, 32, 16)  # H/2 x W/2: before the stride-2 max-pool
+        assert maps["conv1"].min() >= 0  # after the ReLU
+        torch.testing.assert_close(net.layer1(net.maxpool(maps["conv1"])), maps["conv2"])
+
+
+@pytest.mark.parametrize("arch,channels", [("resnet18", 512), ("resnet34", 512)])
+def test_basic_block_archs_and_last_stride(arch, channels):
+    x = torch.randn(1, 3, 64, 32)
+    with torch.no_grad():
+        stride1 = Backbone(arch, pretrained=None, last_stride=1).eval()(x, taps=())
+        stride2 = Backbone(arch, pretrained=None, last_stride=2).eval()(x, taps=())
+    assert tuple(stride1["conv5"].shape) == (1, channels, 4, 2)
+    assert tuple(stride2["conv5"].shape) == (1, channels, 2, 1)
+
+
+def test_only_requested_taps_are_returned_plus_conv5():
+    net = Backbone("resnet18", pretrained=None).eval()
+    with torch.no_grad():
+        assert sorted(net(torch.randn(1, 3, 64, 32), taps=("conv2",))) == ["conv2", "conv5"]
+        assert sorted(net(torch.randn(1, 3, 64, 32))) == sorted(TAPS)
+    with pytest.raises(AEAError, match="conv6"):
+        net(torch.randn(1, 3, 64, 32), taps=("conv6",))
+
+
+def test_unknown_arch_is_refused():
+    with pytest.raises(AEAError, match="resnet50"):
+        Backbone("vgg16", pretrained=None)
+
+
+def _save_imagenet_like(path, arch="resnet18", seed=1):
+    torch.manual_seed(seed)
+    state = getattr(torchvision.models, arch)(weights=None).state_dict()  # includes fc.*, like the real file
+    torch.save(state, path)
+    return state
+
+
+def test_torchvision_cache_is_loaded_fc_ignored(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    folder = tmp_path / "hub" / "checkpoints"
+    folder.mkdir(parents=True)
+    state = _save_imagenet_like(folder / "resnet18-f37072fd.pth")
+    net = Backbone("resnet18", pretrained="torchvision-cache")
+    torch.testing.assert_close(net.stem[0].weight, state["conv1.weight"])
+    torch.testing.assert_close(net.layer4[1].bn2.running_var, state["layer4.1.bn2.running_var"])
+    assert not hasattr(net, "fc")
+
+
+def test_explicit_path_and_resnet50_v2_fallback(tmp_path, monkeypatch):
+    state = _save_imagenet_like(tmp_path / "mine.pth")
+    net = Backbone("resnet18", pretrained=str(tmp_path / "mine.pth"))
+    torch.testing.assert_close(net.layer2[0].downsample[0].weight, state["layer2.0.downsample.0.weight"])
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    (tmp_path / "hub" / "checkpoints").mkdir(parents=True)
+    state50 = _save_imagenet_like(tmp_path / "hub" / "checkpoints" / "resnet50-11ad3fa6.pth", "resnet50")
+    net50 = Backbone("resnet50", pretrained="torchvision-cache")
+    torch.testing.assert_close(net50.layer4[0].conv2.weight, state50["layer4.0.conv2.weight"])
+    assert net50.layer4[0].conv2.stride == (1, 1)  # last stride applied after loading
+
+
+def test_missing_weights_name_the_download_and_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    with pytest.raises(AEAError) as err:
+        Backbone("resnet50", pretrained="torchvision-cache")
+    msg = str(err.value)
+    assert "https://download.pytorch.org/models/resnet50-0676ba61.pth" in msg
+    assert str(tmp_path / "hub" / "checkpoints") in msg
+    assert "\n" not in msg
+    with pytest.raises(AEAError, match="does not exist"):
+        Backbone("resnet18", pretrained=str(tmp_path / "nope.pth"))
+
+
+def test_wrong_or_corrupt_weights_are_refused(tmp_path):
+    _save_imagenet_like(tmp_path / "r18.pth", "resnet18")
+    with pytest.raises(AEAError, match="does not fit resnet34: missing"):
+        Backbone("resnet34", pretrained=str(tmp_path / "r18.pth"))
+    (tmp_path / "bad.pth").write_bytes(b"not a checkpoint")
+    with pytest.raises(AEAError, match="cannot read"):
+        Backbone("resnet18", pretrained=str(tmp_path / "bad.pth"))
