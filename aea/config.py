@@ -1,0 +1,254 @@
+"""Run configuration: the one resolved record of how a run was made.
+
+Profiles (``workflow/config/<profile>.yaml``) hold ``defaults`` for every run,
+``dataset_defaults`` per dataset (the paper's R and margin differ on CUHK03) and
+the sweep values.  ``resolve`` layers defaults < dataset defaults < overrides
+into a frozen ``RunConfig``; only the CLI and the Snakefile call it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from aea.errors import AEAError
+from aea.io import read_yaml
+
+DATASETS = ("market1501", "cuhk03-labeled", "cuhk03-detected", "dukemtmcreid")
+METHODS = ("aea", "baseline1", "baseline2", "baseline3", "baseline4", "reda", "aos")
+LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5")
+PROFILE_DIR = Path(__file__).resolve().parent.parent / "workflow" / "config"
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that determines a run. Field defaults are the paper's recipe (PAPER.md)."""
+
+    profile: str
+    dataset: str
+    method: str
+    seed: int = 0
+    data_root: str = "data"
+    # model
+    arch: str = "resnet50"
+    pretrained: str | None = "torchvision-cache"
+    height: int = 256
+    width: int = 128
+    embed_dim: int = 512
+    num_parts: int = 4
+    dropout: float = 0.5
+    # optimisation (optimizer, momentum, weight decay: unstated in the paper, usual reading)
+    epochs: int = 100
+    warmup_epochs: int = 10
+    lr: float = 0.01
+    lr_decay_epoch: int = 75
+    lr_gamma: float = 0.1
+    optimizer: str = "sgd"
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    batch_p: int = 8
+    batch_k: int = 4
+    max_iters_per_epoch: int | None = None
+    # loss L = CE_basic + alpha1 * CE_complementary + alpha2 * triplet
+    alpha1: float = 1.0
+    alpha2: float = 1.0
+    margin: float = 0.3
+    # erasing (fill: unstated in the paper; 0 in normalised space is the mean pixel)
+    erase_ratio: float = 10.0
+    erase_layer: str = "conv2"
+    erase_fill: float = 0.0
+    erase_backend: str = "auto"
+    # AOS occluder (window and stride as fractions of the input size)
+    aos_window: float = 0.25
+    aos_stride: float = 0.125
+    # data (augmentation: unstated in the paper; flip only by default)
+    flip: bool = True
+    pad: int = 0
+    num_workers: int = 2
+    eval_batch_size: int = 128
+    # runtime
+    device: str = "auto"
+    amp: bool = True
+    checkpoint_every: int = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def hash(self) -> str:
+        """Short stable hash of the resolved config (provenance)."""
+        blob = json.dumps(self.to_dict(), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+FIELD_TYPES = {f.name: f.type for f in dataclasses.fields(RunConfig)}
+OVERRIDABLE = tuple(k for k in FIELD_TYPES if k not in ("profile", "dataset", "method", "seed"))
+
+
+def format_value(value: Any) -> str:
+    """Compact text of an override value for run names: 20.0 -> '20', 0.5 -> '0.5'."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def run_name(method: str, overrides: Mapping[str, Any]) -> str:
+    """Directory name of a run: method, then ``-key_value`` per override in sorted key order."""
+    return method + "".join(f"-{k}_{format_value(overrides[k])}" for k in sorted(overrides))
+
+
+def parse_run_name(name: str) -> tuple[str, dict[str, Any]]:
+    """Inverse of ``run_name``: 'aea-alpha1_0.5-erase_ratio_20' -> ('aea', {'alpha1': 0.5, 'erase_ratio': 20.0})."""
+    method, *parts = name.split("-")
+    check_method(method)
+    overrides: dict[str, Any] = {}
+    for part in parts:
+        key = next((k for k in sorted(OVERRIDABLE, key=len, reverse=True) if part.startswith(k + "_")), None)
+        if key is None:
+            raise AEAError(f"run name {name!r}: {part!r} is not <key>_<value> with a known config key")
+        overrides[key] = coerce(key, part[len(key) + 1:])
+    return method, overrides
+
+
+def coerce(key: str, value: Any) -> Any:
+    """Convert a CLI/YAML value to the type of RunConfig field ``key``; refuse unknown keys."""
+    if key not in FIELD_TYPES:
+        raise AEAError(f"unknown config key {key!r}; valid keys: {', '.join(OVERRIDABLE)}")
+    kind = FIELD_TYPES[key]
+    if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
+        if "None" in kind:
+            return None
+        raise AEAError(f"config key {key!r} cannot be empty; give a value of type {kind}")
+    try:
+        if kind.startswith("bool"):
+            if isinstance(value, str):
+                if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ValueError(value)
+                return value.lower() in ("true", "1", "yes")
+            return bool(value)
+        if kind.startswith("int"):
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError(value)
+            return int(value)
+        if kind.startswith("float"):
+            return float(value)
+    except ValueError:
+        raise AEAError(f"config key {key!r} needs a {kind.split(' ')[0]}, got {value!r}") from None
+    return str(value)
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """Parse ``key=value`` strings into typed overrides."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise AEAError(f"override {item!r} is not key=value; write e.g. erase_ratio=20")
+        out[key.strip()] = coerce(key.strip(), value.strip())
+    return out
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A profile file: run defaults, per-dataset defaults, sweeps, datasets and seeds."""
+
+    name: str
+    defaults: dict[str, Any]
+    dataset_defaults: dict[str, dict[str, Any]]
+    datasets: tuple[str, ...]
+    seeds: tuple[int, ...]
+    synthetic: str | None
+    sweeps: dict[str, list[Any]] = field(default_factory=dict)
+
+    def base(self, dataset: str) -> dict[str, Any]:
+        """Resolved values before run overrides: defaults < dataset defaults."""
+        return {**self.defaults, **self.dataset_defaults.get(dataset, {})}
+
+    def canonical(self, dataset: str, overrides: Mapping[str, Any]) -> dict[str, Any]:
+        """Overrides typed and with those equal to the dataset's default dropped (one name per distinct run)."""
+        base = resolve(self, dataset, "aea", {}, 0).to_dict()
+        typed = {k: coerce(k, v) for k, v in overrides.items()}
+        return {k: v for k, v in typed.items() if base[k] != v}
+
+
+def load_profile(name_or_path: str) -> Profile:
+    """Load ``workflow/config/<name>.yaml`` (or a path to a YAML file)."""
+    path = Path(name_or_path)
+    if path.suffix not in (".yaml", ".yml"):
+        path = PROFILE_DIR / f"{name_or_path}.yaml"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in PROFILE_DIR.glob("*.yaml")))
+        raise AEAError(f"profile {name_or_path!r} not found at {path}; use one of: {known}")
+    raw = read_yaml(path) or {}
+    unknown = set(raw) - {"profile", "defaults", "dataset_defaults", "datasets", "seeds", "synthetic", "sweeps"}
+    if unknown:
+        raise AEAError(f"{path}: unknown top-level keys {sorted(unknown)}; fix the profile file")
+    defaults = {k: coerce(k, v) for k, v in (raw.get("defaults") or {}).items()}
+    per_dataset = {
+        d: {k: coerce(k, v) for k, v in (vals or {}).items()} for d, vals in (raw.get("dataset_defaults") or {}).items()
+    }
+    datasets = tuple(raw.get("datasets") or DATASETS)
+    for d in (*datasets, *per_dataset):
+        check_dataset(d)
+    return Profile(
+        name=str(raw.get("profile", path.stem)),
+        defaults=defaults,
+        dataset_defaults=per_dataset,
+        datasets=datasets,
+        seeds=tuple(int(s) for s in (raw.get("seeds") or [0])),
+        synthetic=raw.get("synthetic"),
+        sweeps={k: list(v) for k, v in (raw.get("sweeps") or {}).items()},
+    )
+
+
+def check_dataset(name: str) -> None:
+    if name not in DATASETS:
+        raise AEAError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+
+
+def check_method(name: str) -> None:
+    if name not in METHODS:
+        raise AEAError(f"unknown method {name!r}; choose one of {', '.join(METHODS)}")
+
+
+def data_root(profile_root: str) -> Path:
+    """The data root: ``$AEA_DATA`` when set, else the profile's (relative to the working directory)."""
+    return Path(os.environ.get("AEA_DATA") or profile_root)
+
+
+def resolve(profile: Profile, dataset: str, method: str, overrides: Mapping[str, Any], seed: int) -> RunConfig:
+    """defaults < dataset defaults < overrides, validated, as a frozen RunConfig."""
+    check_dataset(dataset)
+    check_method(method)
+    values = {**profile.base(dataset), **{k: coerce(k, v) for k, v in overrides.items()}}
+    cfg = RunConfig(profile=profile.name, dataset=dataset, method=method, seed=int(seed), **values)
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg: RunConfig) -> None:
+    """Refuse values that cannot make a meaningful run, each with the fix."""
+    if not 0.0 < cfg.erase_ratio < 100.0:
+        raise AEAError(f"erase_ratio={cfg.erase_ratio} is outside (0, 100); set a percentage such as 10 or 20")
+    if cfg.erase_layer not in LAYERS:
+        raise AEAError(f"erase_layer={cfg.erase_layer!r} is not one of {', '.join(LAYERS)}")
+    if cfg.margin <= 0:
+        raise AEAError(f"margin={cfg.margin} must be positive, e.g. 0.3")
+    if cfg.epochs < 1 or not 0 <= cfg.warmup_epochs <= cfg.epochs:
+        raise AEAError(f"need epochs >= 1 and 0 <= warmup_epochs <= epochs (got {cfg.epochs}, {cfg.warmup_epochs})")
+    if cfg.batch_p < 2 or cfg.batch_k < 2:
+        raise AEAError("batch_p and batch_k must both be >= 2 for the batch-hard triplet loss")
+    if cfg.optimizer not in ("sgd", "adam"):
+        raise AEAError(f"optimizer={cfg.optimizer!r}; choose sgd or adam")
+
+
+def config_from_dict(values: Mapping[str, Any]) -> RunConfig:
+    """Rebuild a RunConfig from a run's config.yaml; refuses keys this version does not know."""
+    unknown = set(values) - set(FIELD_TYPES)
+    if unknown:
+        raise AEAError(f"config has unknown keys {sorted(unknown)}; it was written by another version of aea")
+    return RunConfig(**{k: coerce(k, v) if k in OVERRIDABLE else v for k, v in values.items()})
