@@ -1,0 +1,386 @@
+"""Tables from hand-made metrics: statistics, provenance, the diff against the paper, the claims."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from aea import tables as T
+from aea.config import run_name
+from aea.errors import AEAError
+
+PAPER_DIR = Path(__file__).resolve().parent.parent / "results" / "paper"
+
+
+def metrics(method: str, dataset: str, seed: int, rank1: float, mAP: float, overrides: dict | None = None,
+            profile: str = "smoke") -> dict:
+    overrides = overrides or {}
+    return {"profile": profile, "dataset": dataset, "method": method, "run_name": run_name(method, overrides),
+            "seed": seed, "overrides": overrides, "rank1": rank1, "map_official": mAP,
+            "map_noninterp": mAP - 0.01, "git_commit": "c0ffee", "config_hash": f"hash{seed}-{method}",
+            "device": "cpu", "train_seconds": 10.0, "eval_seconds": 2.5}
+
+
+def table_of(name: str, cells: dict, seeds: tuple[int, ...] = (0,)) -> pd.DataFrame:
+    """cells: (method, dataset, overrides items tuple) -> (rank1, mAP) fractions; same value for every seed."""
+    ms = [metrics(m, ds, s, r1, mp, dict(ov)) for (m, ds, ov), (r1, mp) in cells.items() for s in seeds]
+    return T.build_table(name, ms)
+
+
+def full_cells(name: str, score) -> dict:
+    """Every default run of table ``name`` with (rank1, mAP) = score(method, dataset, overrides)."""
+    return {(r.method, r.dataset, tuple(sorted(r.overrides.items()))): score(r.method, r.dataset, r.overrides)
+            for r in T.table_runs(name)}
+
+
+def status(name: str, table: pd.DataFrame) -> list[str]:
+    return list(T.evaluate_claims(table, T.CLAIMS[name])["status"])
+
+
+# ---------------------------------------------------------------- registry
+
+
+def test_table_runs_cover_the_papers_grids():
+    t2 = T.table_runs("table2")
+    assert len(t2) == 5 * 4 and t2[0] == T.RunSpec("market1501", "aea", {})
+    assert {r.method for r in T.table_runs("table6")} == {"reda", "aos", "aea"}
+    t7 = T.table_runs("table7")
+    assert len(t7) == 25 and T.table_runs("table8") == t7
+    assert {r.dataset for r in t7} == {"market1501"}
+    assert {(r.overrides["alpha1"], r.overrides["alpha2"]) for r in t7} == {
+        (a, b) for a in (0.1, 0.5, 1.0, 1.5, 2.0) for b in (0.1, 0.5, 1.0, 1.5, 2.0)}
+    assert [r.overrides["erase_layer"] for r in T.table_runs("table9")] == ["conv1", "conv2", "conv3", "conv4",
+                                                                            "conv5"]
+    assert len(T.table_runs("table9", datasets=T.DATASETS)) == 20
+    f6 = T.table_runs("fig6")
+    assert len(f6) == 4 * 6 and f6[1].overrides == {"erase_ratio": 10.0}
+    f7 = T.table_runs("fig7")
+    market = [r.overrides["margin"] for r in f7 if r.dataset == "market1501"]
+    cuhk = [r.overrides["margin"] for r in f7 if r.dataset == "cuhk03-detected"]
+    assert market == [0.1, 0.2, 0.3, 0.4, 0.5] and cuhk == [0.1, 0.2, 0.3, 0.35, 0.4, 0.5]
+    # given values replace the paper's (extras included only with the paper's own values)
+    assert [r.overrides["margin"] for r in T.table_runs("fig7", ["cuhk03-labeled"], {"margin": [0.3, 0.1]})] == [
+        0.1, 0.3]
+
+
+def test_table_runs_refuses_unknown_names():
+    with pytest.raises(AEAError, match="unknown table"):
+        T.table_runs("table3")
+    with pytest.raises(AEAError, match="unknown dataset"):
+        T.table_runs("table2", ["viper"])
+    with pytest.raises(AEAError, match="not margin"):
+        T.table_runs("fig6", values={"margin": [0.3]})
+
+
+def test_metrics_paths_follow_the_run_layout(tmp_path):
+    paths = T.metrics_paths("fig6", tmp_path, "smoke", seeds=[1, 0], datasets=["market1501"])
+    assert len(paths) == 6 * 2
+    expected = tmp_path / "smoke" / "market1501" / run_name("aea", {"erase_ratio": 5.0}) / "seed0" / "metrics.json"
+    assert paths[0] == expected and paths[1].parent.name == "seed1"
+
+
+def test_setting_key_round_trips():
+    assert T.setting_key({}) == "default"
+    assert T.setting_key({"alpha2": 1.5, "alpha1": 0.5}) == "alpha1=0.5;alpha2=1.5"
+    assert T.setting_key({"erase_ratio": 20.0}) == T.setting_key({"erase_ratio": 20}) == "erase_ratio=20"
+    assert T.parse_setting("alpha1=0.5;alpha2=1.5") == {"alpha1": 0.5, "alpha2": 1.5}
+    assert T.parse_setting("erase_layer=conv2") == {"erase_layer": "conv2"}
+    assert T.parse_setting("default") == {}
+
+
+# ---------------------------------------------------------------- build_table / write_table
+
+
+def test_build_table_mean_std_over_seeds():
+    ms = [metrics("aea", "market1501", 1, 0.84, 0.70), metrics("aea", "market1501", 0, 0.80, 0.60),
+          metrics("baseline1", "market1501", 0, 0.75, 0.55)]
+    df = T.build_table("table2", ms)
+    assert list(df.columns) == T.KEY_COLUMNS + T.STAT_COLUMNS
+    aea = df[(df.method == "aea") & (df.metric == "rank1")].iloc[0]
+    assert aea["mean"] == pytest.approx(82.0)
+    assert aea["std"] == pytest.approx(math.sqrt(8.0))  # sample std of 80, 84
+    assert (aea["min"], aea["max"], aea["n_seeds"], aea["seeds"]) == (pytest.approx(80.0), pytest.approx(84.0),
+                                                                       2, "0;1")
+    assert aea["profile"] == "smoke" and aea["setting"] == "default" and aea["run_name"] == "aea"
+    non = df[(df.method == "aea") & (df.metric == "mAP_noninterp")].iloc[0]
+    assert non["mean"] == pytest.approx(64.0)
+    b1 = df[(df.method == "baseline1") & (df.metric == "mAP")].iloc[0]
+    assert b1["mean"] == pytest.approx(55.0) and math.isnan(b1["std"]) and b1["n_seeds"] == 1
+    assert list(df.method) == ["aea"] * 3 + ["baseline1"] * 3  # registry order, then metric order
+    assert list(df.metric[:3]) == ["rank1", "mAP", "mAP_noninterp"]
+
+
+def test_build_table_sweep_has_parameter_columns_in_order():
+    ms = [metrics("aea", "cuhk03-labeled", 0, 0.5, 0.4, {"margin": m}) for m in (0.5, 0.35, 0.1)]
+    ms.append(metrics("aea", "market1501", 0, 0.9, 0.8, {"margin": 0.3}))
+    df = T.build_table("fig7", ms)
+    assert "margin" in df.columns
+    rank1 = df[df.metric == "rank1"]
+    assert list(rank1.dataset) == ["market1501"] + ["cuhk03-labeled"] * 3
+    assert list(rank1.margin) == [0.3, 0.1, 0.35, 0.5]
+    assert list(rank1.setting) == ["margin=0.3", "margin=0.1", "margin=0.35", "margin=0.5"]
+    t7 = T.build_table("table7", [metrics("aea", "market1501", 0, 0.9, 0.8, {"alpha1": 1.0, "alpha2": 0.5})])
+    assert list(t7.metric) == ["rank1"] and (t7.alpha1.iloc[0], t7.alpha2.iloc[0]) == (1.0, 0.5)
+
+
+def test_build_table_refuses_bad_inputs():
+    with pytest.raises(AEAError, match="mixes runs of profiles paper, smoke"):
+        T.build_table("table2", [metrics("aea", "market1501", 0, 0.8, 0.6),
+                                 metrics("aea", "market1501", 1, 0.8, 0.6, profile="paper")])
+    with pytest.raises(AEAError, match="not part of table2"):
+        T.build_table("table2", [metrics("aea", "market1501", 0, 0.8, 0.6, {"erase_ratio": 20.0})])
+    with pytest.raises(AEAError, match="not part of table6"):
+        T.build_table("table6", [metrics("baseline1", "market1501", 0, 0.8, 0.6)])
+    with pytest.raises(AEAError, match="seed"):
+        T.build_table("table2", [metrics("aea", "market1501", 0, 0.8, 0.6)] * 2)
+    with pytest.raises(AEAError, match="no runs"):
+        T.build_table("table2", [])
+    bad = metrics("aea", "market1501", 0, 0.8, 0.6)
+    del bad["map_official"]
+    with pytest.raises(AEAError, match="map_official"):
+        T.build_table("table2", [bad])
+
+
+def test_write_table_csv_and_provenance_sidecar(tmp_path):
+    ms = [metrics("aea", "market1501", s, 0.8 + s / 30, 0.6) for s in (0, 1, 2)]
+    ms[2]["git_commit"] = "beef"
+    df = T.build_table("table2", ms)
+    out = tmp_path / "out" / "table2.csv"
+    T.write_table(df, out, T.collect_provenance("table2", ms, ["a", "b", "c"]))
+    back = T.read_table(out)
+    assert back["mean"].iloc[0] == df["mean"].iloc[0]  # full precision, not rounded
+    assert list(back.columns) == list(df.columns) and back["seeds"].iloc[0] == "0;1;2"
+    prov = json.loads((tmp_path / "out" / "table2.provenance.json").read_text())
+    assert prov["table"] == "table2" and prov["profile"] == ["smoke"] and prov["n_runs"] == 3
+    assert prov["seeds"] == [0, 1, 2] and prov["git_commits"] == ["beef", "c0ffee"] and prov["devices"] == ["cpu"]
+    assert prov["config_hashes"] == ["hash0-aea", "hash1-aea", "hash2-aea"]
+    assert prov["total_train_seconds"] == 30.0 and prov["total_eval_seconds"] == 7.5
+    assert prov["runs"][0] == {"dataset": "market1501", "method": "aea", "run_name": "aea", "seed": 0,
+                               "overrides": {}, "config_hash": "hash0-aea", "git_commit": "c0ffee",
+                               "device": "cpu", "train_seconds": 10.0, "eval_seconds": 2.5, "metrics_path": "a"}
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["table2.csv", "table2.provenance.json"]
+
+
+# ---------------------------------------------------------------- paper references
+
+
+def test_committed_paper_csvs_have_every_cell_and_only_known_values():
+    known = {("market1501", "rank1"): 95.9, ("market1501", "mAP"): 87.9, ("cuhk03-labeled", "rank1"): 71.2,
+             ("cuhk03-labeled", "mAP"): 67.6, ("cuhk03-detected", "rank1"): 67.8,
+             ("cuhk03-detected", "mAP"): 65.5, ("dukemtmcreid", "rank1"): 88.4, ("dukemtmcreid", "mAP"): 75.5}
+    for name in T.TABLES:
+        paper = T.read_paper(PAPER_DIR, name)
+        skeleton = T.paper_skeleton(name)
+        assert list(paper.columns) == list(skeleton.columns)
+        assert paper[T.KEY_COLUMNS].values.tolist() == skeleton[T.KEY_COLUMNS].values.tolist()
+        for r in paper.to_dict("records"):
+            if name in ("table2", "table6") and r["method"] == "aea":
+                assert r["value"] == known[(r["dataset"], r["metric"])]
+                assert r["source"] == T.PAPER_TEXT_SOURCE
+            else:
+                assert math.isnan(r["value"]), (name, r)  # never inferred, e.g. table7 at a1 = a2 = 1
+    peers = T.read_peers(PAPER_DIR, "table6")
+    assert len(peers) == 8 and peers["description"].str.contains("not an AEA-paper value").all()
+    assert len(T.read_peers(PAPER_DIR, "table2")) == 0
+
+
+def test_read_paper_refuses_broken_files(tmp_path):
+    with pytest.raises(AEAError, match="missing"):
+        T.read_paper(tmp_path, "table2")
+    text = (PAPER_DIR / "table2.csv").read_text()
+    (tmp_path / "table2.csv").write_text(text.replace("95.9", "95,9", 1))
+    with pytest.raises(AEAError, match="quote fields"):
+        T.read_paper(tmp_path, "table2")
+    (tmp_path / "table2.csv").write_text(text.replace("95.9", '"95,9"', 1))
+    with pytest.raises(AEAError, match="'95,9' .row 2. is not a number"):
+        T.read_paper(tmp_path, "table2")
+    (tmp_path / "table2.csv").write_text(text + text.splitlines()[1] + "\n")
+    with pytest.raises(AEAError, match="twice"):
+        T.read_paper(tmp_path, "table2")
+
+
+# ---------------------------------------------------------------- diff
+
+
+def _paper(rows: list[tuple]) -> pd.DataFrame:
+    return pd.DataFrame([{"table": "table2", "method": m, "dataset": d, "setting": "default", "metric": k,
+                          "value": v, "source": "test"} for m, d, k, v in rows])
+
+
+def test_diff_delta_spread_unknown_and_missing():
+    ms = [metrics("aea", "market1501", 0, 0.950, 0.870), metrics("aea", "market1501", 1, 0.960, 0.880),
+          metrics("baseline1", "market1501", 0, 0.90, 0.80), metrics("baseline2", "market1501", 0, 0.9, 0.8)]
+    ours = T.build_table("table2", ms)
+    paper = _paper([("aea", "market1501", "rank1", 95.9), ("aea", "market1501", "mAP", 89.0),
+                    ("baseline1", "market1501", "rank1", 91.0), ("baseline1", "market1501", "mAP", math.nan),
+                    ("aea", "dukemtmcreid", "rank1", 88.4)])
+    diff, claims = T.diff_table(ours, paper, T.CLAIMS["table2"])
+    cell = {(r["method"], r["dataset"], r["metric"]): r for r in diff.to_dict("records")}
+    aea_r1 = cell[("aea", "market1501", "rank1")]
+    assert aea_r1["ours"] == pytest.approx(95.5) and aea_r1["delta"] == pytest.approx(-0.4)
+    assert aea_r1["within_spread"] == "yes" and aea_r1["n_seeds"] == 2 and aea_r1["seeds"] == "0;1"
+    assert cell[("aea", "market1501", "mAP")]["within_spread"] == "no"       # 89.0 outside 87.0..88.0
+    assert cell[("baseline1", "market1501", "rank1")]["within_spread"] == "n/a (1 seed)"
+    assert cell[("baseline1", "market1501", "rank1")]["delta"] == pytest.approx(-1.0)
+    unknown = cell[("baseline1", "market1501", "mAP")]
+    assert unknown["within_spread"] == "paper value unknown" and math.isnan(unknown["delta"])
+    missing = cell[("aea", "dukemtmcreid", "rank1")]
+    assert missing["within_spread"] == "n/a (run missing)" and math.isnan(missing["ours"])
+    # our cells the paper CSV does not list appear with the paper value unknown; mAP_noninterp is not diffed
+    assert cell[("baseline2", "market1501", "rank1")]["within_spread"] == "paper value unknown"
+    assert "mAP_noninterp" not in set(diff.metric)
+    assert list(diff.profile.unique()) == ["smoke"]
+    assert list(claims.columns) == ["table", "claim", "status", "detail"] and len(claims) == 3
+
+
+def test_filled_paper_cell_is_picked_up(tmp_path):
+    ours = T.build_table("table2", [metrics("baseline1", "market1501", s, 0.80 + s / 100, 0.6) for s in (0, 1)])
+    shutil.copy(PAPER_DIR / "table2.csv", tmp_path / "table2.csv")
+    before, _ = T.diff_table(ours, T.read_paper(tmp_path, "table2"), [])
+    row = before[(before.method == "baseline1") & (before.dataset == "market1501") & (before.metric == "rank1")]
+    assert row.within_spread.iloc[0] == "paper value unknown"
+    # a user fills the empty cell from the PDF
+    text = (tmp_path / "table2.csv").read_text().replace(
+        "table2,baseline1,market1501,default,rank1,,", "table2,baseline1,market1501,default,rank1,80.7,")
+    (tmp_path / "table2.csv").write_text(text)
+    after, _ = T.diff_table(ours, T.read_paper(tmp_path, "table2"), [])
+    row = after[(after.method == "baseline1") & (after.dataset == "market1501") & (after.metric == "rank1")]
+    assert row.paper.iloc[0] == 80.7 and row.delta.iloc[0] == pytest.approx(0.5 - 0.7)
+    assert row.within_spread.iloc[0] == "yes"
+
+
+# ---------------------------------------------------------------- claims
+
+
+def _table2_score(order: dict):
+    return lambda m, ds, ov: (order[m], order[m] - 0.1)
+
+
+GOOD_T2 = {"aea": 0.9, "baseline1": 0.8, "baseline2": 0.7, "baseline3": 0.6, "baseline4": 0.65}
+
+
+def test_table2_claims_hold_fail_and_not_evaluable():
+    assert status("table2", table_of("table2", full_cells("table2", _table2_score(GOOD_T2)))) == ["holds"] * 3
+    bad = full_cells("table2", _table2_score({"aea": 0.75, "baseline1": 0.7, "baseline2": 0.8,
+                                                "baseline3": 0.66, "baseline4": 0.65}))
+    assert status("table2", table_of("table2", bad)) == ["fails"] * 3
+    # one metric on one dataset is enough to fail "in all settings"
+    cells = full_cells("table2", _table2_score(GOOD_T2))
+    cells[("aea", "dukemtmcreid", ())] = (0.95, 0.65)
+    result = T.evaluate_claims(table_of("table2", cells), T.CLAIMS["table2"])
+    assert list(result.status) == ["fails", "holds", "holds"]
+    assert "dukemtmcreid mAP: aea 65.0 <= baseline1 70.0" in result.detail.iloc[0]
+    # missing runs: not evaluable (no counterexample among what exists)
+    partial = {k: v for k, v in full_cells("table2", _table2_score(GOOD_T2)).items() if k[1] != "dukemtmcreid"}
+    result = T.evaluate_claims(table_of("table2", partial), T.CLAIMS["table2"])
+    assert list(result.status) == ["not evaluable"] * 3
+    assert "baseline1 dukemtmcreid rank1" in result.detail.iloc[0]
+
+
+def test_table6_claim():
+    good = full_cells("table6", _table2_score({"aea": 0.9, "reda": 0.8, "aos": 0.85}))
+    assert status("table6", table_of("table6", good)) == ["holds"]
+    tie = full_cells("table6", _table2_score({"aea": 0.85, "reda": 0.8, "aos": 0.85}))
+    assert status("table6", table_of("table6", tie)) == ["fails"]  # "beats" is strict
+    no_aos = {k: v for k, v in good.items() if k[0] != "aos"}
+    assert status("table6", table_of("table6", no_aos)) == ["not evaluable"]
+
+
+def _peak(param: str, best_by_dataset: dict):
+    """score falls with the distance of ``param`` from the dataset's best value."""
+    return lambda m, ds, ov: (0.9 - abs(ov[param] - best_by_dataset[ds]) / 100,
+                              0.8 - abs(ov[param] - best_by_dataset[ds]) / 100)
+
+
+def test_alpha_grid_claims():
+    def score(a1: float, a2: float):
+        return lambda m, ds, ov: (0.9 - abs(ov["alpha1"] - a1) / 10 - abs(ov["alpha2"] - a2) / 10,
+                                  0.8 - abs(ov["alpha1"] - a1) / 10 - abs(ov["alpha2"] - a2) / 10)
+    for name in ("table7", "table8"):
+        assert status(name, table_of(name, full_cells(name, score(1.0, 1.0)))) == ["holds"]
+        assert status(name, table_of(name, full_cells(name, score(1.0, 1.5)))) == ["fails"]
+        cells = full_cells(name, score(1.0, 1.0))
+        del cells[("aea", "market1501", (("alpha1", 2.0), ("alpha2", 2.0)))]
+        result = T.evaluate_claims(table_of(name, cells), T.CLAIMS[name])
+        assert list(result.status) == ["not evaluable"] and "alpha1=2;alpha2=2" in result.detail.iloc[0]
+
+
+def test_layer_claim():
+    rank = {"conv1": 1, "conv2": 5, "conv3": 4, "conv4": 3, "conv5": 2}
+    score = lambda m, ds, ov: (0.5 + rank[ov["erase_layer"]] / 100, 0.4 + rank[ov["erase_layer"]] / 100)  # noqa: E731
+    assert status("table9", table_of("table9", full_cells("table9", score))) == ["holds"]
+    rank["conv3"] = 6
+    result = T.evaluate_claims(table_of("table9", full_cells("table9", score)), T.CLAIMS["table9"])
+    assert list(result.status) == ["fails"] and "erase_layer=conv3 56.0 > erase_layer=conv2 55.0" in \
+        result.detail.iloc[0]
+
+
+def test_ratio_and_margin_claims():
+    paper_r = {"market1501": 10.0, "dukemtmcreid": 10.0, "cuhk03-labeled": 20.0, "cuhk03-detected": 20.0}
+    assert status("fig6", table_of("fig6", full_cells("fig6", _peak("erase_ratio", paper_r)))) == ["holds"] * 2
+    wrong = dict(paper_r, **{"cuhk03-detected": 15.0})
+    assert status("fig6", table_of("fig6", full_cells("fig6", _peak("erase_ratio", wrong)))) == ["holds", "fails"]
+    paper_m = {"market1501": 0.3, "dukemtmcreid": 0.3, "cuhk03-labeled": 0.35, "cuhk03-detected": 0.35}
+    assert status("fig7", table_of("fig7", full_cells("fig7", _peak("margin", paper_m)))) == ["holds"] * 2
+    wrong = dict(paper_m, market1501=0.5)
+    assert status("fig7", table_of("fig7", full_cells("fig7", _peak("margin", wrong)))) == ["fails", "holds"]
+    only_market = {k: v for k, v in full_cells("fig7", _peak("margin", paper_m)).items() if k[1] == "market1501"}
+    assert status("fig7", table_of("fig7", only_market)) == ["not evaluable"] * 2
+
+
+# ---------------------------------------------------------------- reports
+
+
+def test_write_diff_markdown_has_header_cells_claims_and_context(tmp_path):
+    ours = table_of("table6", full_cells("table6", _table2_score({"aea": 0.9, "reda": 0.8, "aos": 0.85})),
+                    seeds=(0, 1))
+    diff, claims = T.diff_table(ours, T.read_paper(PAPER_DIR, "table6"), T.CLAIMS["table6"])
+    T.write_diff(diff, claims, tmp_path / "table6.diff.csv", tmp_path / "table6.diff.md",
+                 T.read_peers(PAPER_DIR, "table6"))
+    md = (tmp_path / "table6.diff.md").read_text()
+    assert "Profile: `smoke`; seeds: 0, 1." in md
+    assert "not expected to match the paper's numbers" in md
+    assert "| AEA | Market-1501 | default | rank1 | 95.9 | 90.0 ± 0.0 (n=2) | -5.9 | no |" in md
+    assert ("| REDA | Market-1501 | default | rank1 | paper value unknown | 80.0 ± 0.0 (n=2) |  "
+            "| paper value unknown |") in md
+    assert "| AOS | Market-1501 | rank1 | 86.50 | AOS (Huang et al., CVPR 2018)" in md  # context, labelled
+    assert "- **holds**: AEA beats REDA and AOS on every dataset, in rank-1 and in mAP" in md
+    assert "## Context: peers' published numbers" in md and "58.14" in md
+    back = T.read_table(tmp_path / "table6.diff.csv")
+    aea = back[(back.method == "aea") & (back.dataset == "market1501") & (back.metric == "rank1")].iloc[0]
+    assert aea.paper == 95.9 and aea.ours == pytest.approx(90.0) and aea.within_spread == "no"
+    # peers' numbers are context only: never the paper value of a cell
+    aos_market = back[(back.method == "aos") & (back.dataset == "market1501") & (back.metric == "rank1")]
+    assert math.isnan(aos_market.paper.iloc[0])
+
+
+def test_paper_profile_header_drops_the_caveat():
+    ms = [metrics("aea", "market1501", 0, 0.95, 0.88, profile="paper")]
+    diff, claims = T.diff_table(T.build_table("table2", ms), T.read_paper(PAPER_DIR, "table2"), T.CLAIMS["table2"])
+    md = T.diff_markdown(diff, claims)
+    assert "Profile: `paper`; seeds: 0." in md and "not expected to match" not in md
+    assert md.count("**not evaluable**") == 3
+
+
+def test_make_table_writes_everything_for_a_figure(tmp_path):
+    paths = []
+    for r in T.table_runs("fig6"):
+        for s in (0, 1):
+            p = tmp_path / "runs" / r.dataset / run_name(r.method, r.overrides) / f"seed{s}" / "metrics.json"
+            p.parent.mkdir(parents=True)
+            p.write_text(json.dumps(metrics(r.method, r.dataset, s, 0.5 + s / 100, 0.4, r.overrides)))
+            paths.append(p)
+    out = tmp_path / "out"
+    T.make_table("fig6", paths, out, PAPER_DIR)
+    assert sorted(p.name for p in out.iterdir()) == ["fig6.csv", "fig6.diff.csv", "fig6.diff.md", "fig6.png",
+                                                      "fig6.provenance.json"]
+    table = T.read_table(out / "fig6.csv")
+    assert len(table) == 24 * 3 and table["n_seeds"].eq(2).all()
+    assert json.loads((out / "fig6.provenance.json").read_text())["n_runs"] == 48
+    with pytest.raises(AEAError, match="missing"):
+        T.make_table("fig6", [tmp_path / "nope" / "metrics.json"], out, PAPER_DIR)
