@@ -18,6 +18,17 @@ DataFrames, one row per (method, dataset, setting, metric) cell:
 ``mAP`` is the official Market-1501 (trapezoid) AP; the non-interpolated
 (torchreid-style) mAP is reported beside it as ``mAP_noninterp`` because the
 paper does not say which one it printed.  The diff uses ``mAP``.
+
+The diff against the paper: ``delta`` = our mean - the paper's value;
+``within_spread`` says whether the paper's value lies in our seeds' min..max
+(widened by 0.05 for the paper's one-decimal rounding; min..max rather than
+mean +- std because a handful of seeds estimates a std poorly), "n/a (1 seed)"
+with one seed, and "paper value unknown" where the reference CSV cell is empty;
+no paper value is ever guessed.  The paper's worded claims are checked on our
+means: "beats" is strict and needs every cell (any counterexample fails it,
+otherwise missing cells make it "not evaluable"); "X is best" allows ties and is
+judged on the settings that were run.  Tables 7/8 (the alpha1 x alpha2 study,
+bodies unavailable) are defined as table7 = rank-1 grid, table8 = mAP grid.
 """
 
 from __future__ import annotations
