@@ -293,7 +293,7 @@ def load_metrics(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
 def build_table(name: str, metrics: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     """Table ``name`` from runs' metrics.json dicts: statistics over seeds per cell.
 
-    Every run must belong to the table (its method, and its overrides exactly the
+    Every run must belong to the table (its method, and overrides only of the
     table's swept parameters) and all runs must share one profile.
     """
     spec = get_spec(name)
@@ -306,13 +306,16 @@ def build_table(name: str, metrics: Sequence[Mapping[str, Any]]) -> pd.DataFrame
     for m in metrics:
         method, dataset = str(_field(m, "method")), str(_field(m, "dataset"))
         overrides = dict(m.get("overrides") or {})
-        if method not in spec.methods or set(overrides) != set(spec.params):
+        if method not in spec.methods or not set(overrides) <= set(spec.params):
             raise AEAError(f"run {m.get('run_name', method)} ({method}, overrides {sorted(overrides)}) is not part "
                            f"of {name} (methods {', '.join(spec.methods)}, sweeping "
                            f"{', '.join(spec.params) or 'nothing'}); pass only that table's runs")
         if dataset not in DATASETS:
             raise AEAError(f"run {m.get('run_name', method)} has unknown dataset {dataset!r}")
-        groups.setdefault((method, dataset, setting_key(overrides)), []).append(m)
+        # A swept value equal to the dataset default is not an override (canonical run names), so the
+        # cell is keyed on the resolved config, e.g. the default AEA run is the R = 10 point on Market.
+        swept = {p: _field(m, "config")[p] for p in spec.params}
+        groups.setdefault((method, dataset, setting_key(swept)), []).append(m)
 
     rows = []
     for (method, dataset, setting), runs in groups.items():

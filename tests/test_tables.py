@@ -20,8 +20,11 @@ PAPER_DIR = Path(__file__).resolve().parent.parent / "results" / "paper"
 def metrics(method: str, dataset: str, seed: int, rank1: float, mAP: float, overrides: dict | None = None,
             profile: str = "smoke") -> dict:
     overrides = overrides or {}
+    cuhk = dataset.startswith("cuhk03")
+    config = {"alpha1": 1.0, "alpha2": 1.0, "erase_ratio": 20.0 if cuhk else 10.0, "erase_layer": "conv2",
+              "margin": 0.35 if cuhk else 0.3, **overrides}
     return {"profile": profile, "dataset": dataset, "method": method, "run_name": run_name(method, overrides),
-            "seed": seed, "overrides": overrides, "rank1": rank1, "map_official": mAP,
+            "seed": seed, "overrides": overrides, "config": config, "rank1": rank1, "map_official": mAP,
             "map_noninterp": mAP - 0.01, "git_commit": "c0ffee", "config_hash": f"hash{seed}-{method}",
             "device": "cpu", "train_seconds": 10.0, "eval_seconds": 2.5}
 
@@ -401,3 +404,14 @@ def test_make_table_writes_everything_for_a_figure(tmp_path):
     assert json.loads((out / "fig6.provenance.json").read_text())["n_runs"] == 48
     with pytest.raises(AEAError, match="missing"):
         T.make_table("fig6", [tmp_path / "nope" / "metrics.json"], out, PAPER_DIR)
+
+
+def test_default_run_fills_the_sweep_cell_of_its_resolved_value():
+    """Canonical run names drop overrides equal to the default: the plain AEA run is Market's R = 10 point."""
+    default = metrics("aea", "market1501", 0, 0.9, 0.8)
+    swept = metrics("aea", "market1501", 0, 0.7, 0.6, {"erase_ratio": 20.0})
+    table = T.build_table("fig6", [default, swept])
+    rank1 = table[table.metric == "rank1"].set_index("setting")["mean"]
+    assert rank1["erase_ratio=10"] == pytest.approx(90.0) and rank1["erase_ratio=20"] == pytest.approx(70.0)
+    with pytest.raises(AEAError, match="not part of fig6"):
+        T.build_table("fig6", [metrics("aea", "market1501", 0, 0.9, 0.8, {"margin": 0.4})])
