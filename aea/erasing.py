@@ -335,7 +335,9 @@ def _collect_masks(per_batch: Iterable[tuple[torch.Tensor, torch.Tensor]], num_i
 def _unflipped_images(batch: Batch, image_size: tuple[int, int]) -> torch.Tensor:
     images = batch["images"]
     if tuple(images.shape[-2:]) != tuple(image_size):
-        raise AEAError(f"batch images are {tuple(images.shape[-2:])}, expected {tuple(image_size)}; use the training input size")
+        raise AEAError(
+            f"batch images are {tuple(images.shape[-2:])}, expected {tuple(image_size)}; use the training input size"
+        )
     if "flipped" in batch and bool(torch.as_tensor(batch["flipped"]).any()):
         raise AEAError("static masks are computed on un-flipped images; iterate the training set without augmentation")
     return images
@@ -412,7 +414,7 @@ def adversarial_occlusion_masks(
     max_batch: int = 256,
     num_images: int | None = None,
 ) -> MaskBank:
-    """AOS (Huang et al., CVPR 2018): per training image, the window whose occlusion most lowers the true-class probability.
+    """AOS (Huang et al., CVPR 2018): per image, the window whose occlusion most lowers the true-class probability.
 
     ``prob_fn(images)`` returns class *probabilities* (n, num_classes) of a
     converged Baseline-1 network (eval mode). Every window position of an image
@@ -420,9 +422,12 @@ def adversarial_occlusion_masks(
     chunks of ``max_batch``; the kept mask is the window with the lowest
     probability of the image's pid (first one on ties), i.e. the largest drop
     from the un-occluded probability. ``window``/``stride`` default to
-    ``aos_geometry`` (the official settings). Deviation from the official code:
-    its probability-drop grid is smoothed with a 3x3 box filter before the
-    argmax; here the raw drop is used, as the AEA comparison describes.
+    ``aos_geometry`` (the official settings). Deviations from the official
+    code: it smooths the probability-drop grid with a 3x3 box filter before
+    the argmax (here: the raw drop, the plain reading of "the occlusion that
+    most lowers the true-class probability"), and it occludes a sample with
+    probability 0.5 (here ``StaticMaskErasing`` erases every sample, like every
+    other strategy feeding the complementary network).
     """
     def masks() -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
         geometry: tuple[tuple[int, int], torch.Tensor] | None = None
@@ -440,7 +445,10 @@ def adversarial_occlusion_masks(
             for image, pid in zip(images, batch["pids"].tolist()):
                 with torch.no_grad():
                     probs = torch.cat(
-                        [prob_fn(torch.where(c[:, None], values, image[None]))[:, pid].float() for c in windows.split(max_batch)]
+                        [
+                            prob_fn(torch.where(chunk[:, None], values, image[None]))[:, pid].float()
+                            for chunk in windows.split(max_batch)
+                        ]
                     )
                 chosen.append(windows[int(probs.argmin())])
             yield batch["indices"], torch.stack(chosen)

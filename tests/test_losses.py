@@ -85,7 +85,8 @@ def test_half_precision_features_give_float32_loss():
 def test_anchors_without_positive_are_skipped():
     feats = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]], requires_grad=True)
     pids = torch.tensor([0, 1, 1])  # anchor 0 has no positive
-    # anchor 1: pos d12 = sqrt0.4, neg d10 = sqrt2 -> 0; anchor 2: pos sqrt0.4, neg d20 = sqrt0.8 -> sqrt0.4 - sqrt0.8 + 0.3
+    # anchor 1: pos d12 = sqrt0.4, neg d10 = sqrt2 -> 0
+    # anchor 2: pos d21 = sqrt0.4, neg d20 = sqrt0.8 -> sqrt0.4 - sqrt0.8 + 0.3 = 0.0379
     expected = (0 + max(0.0, math.sqrt(0.4) - math.sqrt(0.8) + 0.3)) / 2
     assert batch_hard_triplet(feats, pids, 0.3).item() == pytest.approx(expected, abs=1e-6)
     single = batch_hard_triplet(feats, torch.tensor([0, 0, 0]), 0.3)  # no negatives at all

@@ -60,7 +60,9 @@ def resolve_pretrained(arch: str, pretrained: str | os.PathLike) -> Path:
     if str(pretrained) != TORCHVISION_CACHE:
         path = Path(pretrained).expanduser()
         if not path.is_file():
-            raise AEAError(f"pretrained weights file {path} does not exist; give a torchvision {arch} state dict or pretrained=null")
+            raise AEAError(
+                f"pretrained weights file {path} does not exist; give a torchvision {arch} state dict or pretrained=null"
+            )
         return path
     folder = checkpoint_dir()
     for name in WEIGHT_FILES[arch]:
