@@ -211,6 +211,15 @@ class StaticMaskErasing(Erasing):
         self.masks = masks if isinstance(masks, MaskBank) else MaskBank.load(masks)
         self.fill = fill
 
+    @classmethod
+    def load(cls, path: str | os.PathLike, fill: Fill = 0.0) -> "StaticMaskErasing":
+        """The strategy over the masks saved at ``path`` (see ``save``)."""
+        return cls(MaskBank.load(path), fill)
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Save the masks (not the fill, which stays a run setting) to an .npz atomically."""
+        self.masks.save(path)
+
     def erase(
         self,
         images: torch.Tensor,
@@ -405,7 +414,7 @@ def occlusion_windows(
 
 
 def adversarial_occlusion_masks(
-    prob_fn: Callable[[torch.Tensor], torch.Tensor],
+    prob_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     batches: Iterable[Batch],
     window: tuple[int, int] | None = None,
     stride: tuple[int, int] | None = None,
@@ -416,12 +425,12 @@ def adversarial_occlusion_masks(
 ) -> MaskBank:
     """AOS (Huang et al., CVPR 2018): per image, the window whose occlusion most lowers the true-class probability.
 
-    ``prob_fn(images)`` returns class *probabilities* (n, num_classes) of a
-    converged Baseline-1 network (eval mode). Every window position of an image
-    is filled with ``fill`` and all occluded copies go through ``prob_fn`` in
-    chunks of ``max_batch``; the kept mask is the window with the lowest
-    probability of the image's pid (first one on ties), i.e. the largest drop
-    from the un-occluded probability. ``window``/``stride`` default to
+    ``prob_fn(images, pids)`` returns (n,) the softmax probability of class
+    ``pids[i]`` for ``images[i]`` under a converged Baseline-1 network (eval
+    mode). Every window position of an image is filled with ``fill`` and all
+    occluded copies go through ``prob_fn`` in chunks of ``max_batch``; the kept
+    mask is the window with the lowest true-class probability (first one on
+    ties), i.e. the largest drop from the un-occluded probability. ``window``/``stride`` default to
     ``aos_geometry`` (the official settings). Deviations from the official
     code: it smooths the probability-drop grid with a 3x3 box filter before
     the argmax (here: the raw drop, the plain reading of "the occlusion that
@@ -442,11 +451,11 @@ def adversarial_occlusion_masks(
             images = _unflipped_images(batch, size)
             values = fill_tensor(fill, images.shape[1], images).view(1, -1, 1, 1)
             chosen = []
-            for image, pid in zip(images, batch["pids"].tolist()):
+            for image, pid in zip(images, batch["pids"]):
                 with torch.no_grad():
                     probs = torch.cat(
                         [
-                            prob_fn(torch.where(chunk[:, None], values, image[None]))[:, pid].float()
+                            prob_fn(torch.where(chunk[:, None], values, image[None]), pid.expand(len(chunk))).float()
                             for chunk in windows.split(max_batch)
                         ]
                     )

@@ -118,6 +118,9 @@ def test_static_masks_looked_up_by_index_and_flipped(tmp_path):
     assert torch.equal(erased[:, 0][~mask], images[:, 0][~mask])
     _, unflipped = strategy.erase(images, indices=torch.tensor([0, 0, 0]))
     assert torch.equal(unflipped, masks[[0, 0, 0]])
+    strategy.save(tmp_path / "again.npz")
+    reloaded = StaticMaskErasing.load(tmp_path / "again.npz", fill=0.0)
+    assert torch.equal(reloaded.masks.lookup(torch.arange(4)), masks) and reloaded.fill == 0.0
 
 
 def test_static_mask_errors(tmp_path):
@@ -169,11 +172,11 @@ def test_aos_picks_the_window_covering_the_decisive_region():
     region = (slice(13, 17), slice(6, 10))  # rows 13..16, cols 6..9 of a 32x16 image
     calls = []
 
-    def prob_fn(images):
+    def prob_fn(images, pids):
         calls.append(len(images))
         visible = (images[:, :, region[0], region[1]] != 0).float().mean(dim=(1, 2, 3))
         p0 = 0.05 + 0.9 * visible  # class 0 needs the region; class 1 is the complement
-        return torch.stack([p0, 1 - p0], dim=1)
+        return torch.stack([p0, 1 - p0], dim=1).gather(1, pids[:, None])[:, 0]
 
     images = torch.rand(5, 3, 32, 16, generator=torch.Generator().manual_seed(0)) + 0.5  # no zeros before occlusion
     pids = torch.tensor([0, 0, 1, 0, 0])
