@@ -203,11 +203,22 @@ def table_runs(name: str, datasets: Sequence[str] | None = None,
 
 def metrics_paths(name: str, runs_root: str | Path, profile: str, seeds: Iterable[int],
                   datasets: Sequence[str] | None = None,
-                  values: Mapping[str, Sequence[Any]] | None = None) -> list[Path]:
-    """``<runs_root>/<profile>/<dataset>/<run_name>/seed<k>/metrics.json`` of every run of a table."""
+                  values: Mapping[str, Sequence[Any]] | None = None,
+                  canonical: Callable[[str, dict], dict] | None = None) -> list[Path]:
+    """``<runs_root>/<profile>/<dataset>/<run_name>/seed<k>/metrics.json`` of every run of a table.
+
+    ``canonical(dataset, overrides)`` drops overrides equal to the dataset's default (the profile
+    knows them), so a sweep point that is the default run maps to that run; duplicates are removed.
+    """
     seeds = sorted(set(int(s) for s in seeds))
-    return [Path(runs_root) / profile / r.dataset / run_name(r.method, r.overrides) / f"seed{s}" / "metrics.json"
-            for r in table_runs(name, datasets, values) for s in seeds]
+    paths: list[Path] = []
+    for r in table_runs(name, datasets, values):
+        overrides = canonical(r.dataset, r.overrides) if canonical else r.overrides
+        for s in seeds:
+            path = Path(runs_root) / profile / r.dataset / run_name(r.method, overrides) / f"seed{s}" / "metrics.json"
+            if path not in paths:
+                paths.append(path)
+    return paths
 
 
 def setting_key(overrides: Mapping[str, Any]) -> str:
@@ -711,9 +722,24 @@ def make_table(name: str, metrics_paths: Sequence[str | Path], out_dir: str | Pa
     metrics = load_metrics(metrics_paths)
     table = build_table(name, metrics)
     write_table(table, out_dir / f"{name}.csv", collect_provenance(name, metrics, list(metrics_paths)))
+    compare_table(name, out_dir, paper_dir)
+    log.info("%s: %d cells from %d runs -> %s", name, len(table), len(metrics), out_dir)
+
+
+def compare_table(name: str, out_dir: str | Path, paper_dir: str | Path) -> pd.DataFrame:
+    """Diff the written ``<out_dir>/<name>.csv`` against the paper CSV (again, e.g. after filling paper cells).
+
+    Writes the diff csv/md (and the figure PNG, which shows the paper's points) and returns the claims.
+    """
+    spec = get_spec(name)
+    out_dir = Path(out_dir)
+    table_csv = out_dir / f"{name}.csv"
+    if not table_csv.is_file():
+        raise AEAError(f"{table_csv} not found; build it first with `snakemake --cores all {table_csv}`")
+    table = read_table(table_csv)
     paper = read_paper(paper_dir, name)
     diff, claims = diff_table(table, paper, CLAIMS[name])
     write_diff(diff, claims, out_dir / f"{name}.diff.csv", out_dir / f"{name}.diff.md", read_peers(paper_dir, name))
     if spec.figure_param:
         plot_sweep(table, spec.figure_param, out_dir / f"{name}.png", paper=paper, labels=DATASET_LABELS)
-    log.info("%s: %d cells from %d runs -> %s", name, len(table), len(metrics), out_dir)
+    return claims

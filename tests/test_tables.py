@@ -405,6 +405,21 @@ def test_make_table_writes_everything_for_a_figure(tmp_path):
     with pytest.raises(AEAError, match="missing"):
         T.make_table("fig6", [tmp_path / "nope" / "metrics.json"], out, PAPER_DIR)
 
+    # A user fills one paper cell from the PDF: `aea compare` re-diffs the written table without rerunning.
+    before = (out / "fig6.diff.csv").read_text()
+    paper_dir = tmp_path / "paper"
+    shutil.copytree(PAPER_DIR, paper_dir)
+    paper = pd.read_csv(paper_dir / "fig6.csv", dtype=str, keep_default_na=False)
+    cell = (paper.dataset == "market1501") & (paper.setting == "erase_ratio=10") & (paper.metric == "rank1")
+    assert cell.sum() == 1 and paper.loc[cell, "value"].item() == ""
+    paper.loc[cell, "value"] = "50.5"
+    paper.to_csv(paper_dir / "fig6.csv", index=False)
+    T.compare_table("fig6", out, paper_dir)
+    diff = T.read_table(out / "fig6.diff.csv")
+    row = diff[(diff.dataset == "market1501") & (diff.setting == "erase_ratio=10") & (diff.metric == "rank1")]
+    assert row["paper"].item() == pytest.approx(50.5) and row["delta"].item() == pytest.approx(0.0)
+    assert (out / "fig6.diff.csv").read_text() != before
+
 
 def test_default_run_fills_the_sweep_cell_of_its_resolved_value():
     """Canonical run names drop overrides equal to the default: the plain AEA run is Market's R = 10 point."""
@@ -415,3 +430,14 @@ def test_default_run_fills_the_sweep_cell_of_its_resolved_value():
     assert rank1["erase_ratio=10"] == pytest.approx(90.0) and rank1["erase_ratio=20"] == pytest.approx(70.0)
     with pytest.raises(AEAError, match="not part of fig6"):
         T.build_table("fig6", [metrics("aea", "market1501", 0, 0.9, 0.8, {"margin": 0.4})])
+
+
+def test_metrics_paths_map_default_sweep_points_to_the_default_run(tmp_path):
+    def canonical(dataset, overrides):
+        return {k: v for k, v in overrides.items() if not (k == "erase_ratio" and v == 10.0)}
+
+    paths = T.metrics_paths("fig6", tmp_path, "smoke", seeds=[0], datasets=["market1501"],
+                            values={"erase_ratio": [5, 10, 20]}, canonical=canonical)
+    assert [p.parent.parent.name for p in paths] == ["aea-erase_ratio_5", "aea", "aea-erase_ratio_20"]
+    table7 = T.metrics_paths("table7", tmp_path, "smoke", seeds=[0], canonical=lambda d, o: {})
+    assert len(table7) == 1  # every grid point canonicalised to the same run: listed once
