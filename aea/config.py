@@ -63,9 +63,6 @@ class RunConfig:
     erase_layer: str = "conv2"
     erase_fill: float = 0.0
     erase_backend: str = "auto"
-    # AOS occluder (window and stride as fractions of the input size)
-    aos_window: float = 0.25
-    aos_stride: float = 0.125
     # data (augmentation: unstated in the paper; flip only by default)
     flip: bool = True
     pad: int = 0

@@ -1,0 +1,200 @@
+"""``aea`` console script: data, train, evaluate, table, compare, show.
+
+This is the edge where profiles and command-line options are read; everything
+below it takes plain arguments.  A user error (``AEAError``) is printed as one
+line and exits with status 2; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import torch
+
+from aea.config import DATASETS, METHODS, Profile, load_profile, parse_overrides, resolve
+from aea.errors import AEAError
+from aea.io import write_json
+
+log = logging.getLogger("aea")
+
+
+def set_threads(threads: int | None) -> None:
+    if threads:
+        torch.set_num_threads(threads)
+
+
+def profile_overrides(profile: Profile, dataset: str, items: list[str], pretrained: str | None) -> dict:
+    """Typed, canonical run overrides from ``key=value`` items (and ``--pretrained``)."""
+    overrides = parse_overrides(items)
+    if pretrained is not None:
+        overrides["pretrained"] = pretrained
+    return profile.canonical(dataset, overrides)
+
+
+def cmd_data(args: argparse.Namespace) -> None:
+    from aea.data.datasets import load_dataset
+    from aea.data.synthetic import make_synthetic
+
+    if args.action == "make-synthetic":
+        for dataset in args.dataset:
+            path = make_synthetic(dataset, Path(args.root), size=args.size, seed=args.seed)
+            log.info("wrote synthetic %s to %s", dataset, path)
+    else:
+        counts = {}
+        for dataset in args.dataset:
+            split = load_dataset(dataset, Path(args.root))
+            counts[dataset] = {"train_images": len(split.train), "train_ids": split.num_train_pids,
+                               "query": len(split.query), "gallery": len(split.gallery), "cameras": split.num_cams}
+            log.info("%s: train %d images / %d ids, query %d, gallery %d, cameras %d", dataset,
+                     *counts[dataset].values())
+        if args.json:
+            write_json(args.json, counts)
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from aea.config import data_root
+    from aea.data.datasets import load_dataset
+    from aea.train import train
+
+    profile = load_profile(args.profile)
+    overrides = profile_overrides(profile, args.dataset, args.overrides, args.pretrained)
+    cfg = resolve(profile, args.dataset, args.method, overrides, args.seed)
+    set_threads(args.threads)
+    split = load_dataset(cfg.dataset, data_root(cfg.data_root))
+    model = train(cfg, split, Path(args.out), overrides=overrides,
+                  baseline1_dir=Path(args.baseline1) if args.baseline1 else None)
+    log.info("model written to %s", model)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from aea.config import config_from_dict, data_root
+    from aea.data.datasets import load_dataset
+    from aea.evaluate import METRICS_FILE, evaluate_run
+    from aea.io import read_yaml
+    from aea.train import CONFIG_FILE
+
+    run_dir = Path(args.run)
+    if not (run_dir / CONFIG_FILE).is_file():
+        raise AEAError(f"{run_dir} is not a run directory (no {CONFIG_FILE}); pass the --out of `aea train`")
+    cfg = config_from_dict(read_yaml(run_dir / CONFIG_FILE))
+    set_threads(args.threads)
+    split = load_dataset(cfg.dataset, data_root(cfg.data_root))
+    metrics = evaluate_run(run_dir, split, device=args.device or cfg.device)
+    write_json(run_dir / METRICS_FILE, metrics)
+    log.info("%s %s: rank-1 %.1f%%, mAP %.1f%% (official) / %.1f%% (non-interpolated)", cfg.dataset, cfg.method,
+             100 * metrics["rank1"], 100 * metrics["map_official"], 100 * metrics["map_noninterp"])
+
+
+def cmd_table(args: argparse.Namespace) -> None:
+    from aea.tables import make_table
+
+    make_table(args.name, [Path(p) for p in args.metrics], Path(args.out_dir), Path(args.paper_dir))
+
+
+def cmd_compare(args: argparse.Namespace) -> None:
+    from aea.tables import compare_table
+
+    claims = compare_table(args.name, Path(args.out_dir), Path(args.paper_dir))
+    for row in claims.itertuples():
+        log.info("%s: %s (%s)", row.status, row.claim, row.detail)
+    log.info("diff written to %s", Path(args.out_dir) / f"{args.name}.diff.md")
+
+
+def cmd_show(args: argparse.Namespace) -> None:
+    from aea.config import config_from_dict, data_root
+    from aea.data.datasets import load_dataset
+    from aea.io import read_yaml
+    from aea import show
+    from aea.train import CONFIG_FILE
+
+    run_dir = Path(args.run)
+    if not (run_dir / CONFIG_FILE).is_file():
+        raise AEAError(f"{run_dir} is not a run directory (no {CONFIG_FILE}); pass the --out of `aea train`")
+    cfg = config_from_dict(read_yaml(run_dir / CONFIG_FILE))
+    split = load_dataset(cfg.dataset, data_root(cfg.data_root))
+    out = Path(args.out or run_dir / f"{args.what}.png")
+    if args.what == "ranks":
+        show.show_ranks(run_dir, split, out, query=args.query, device=args.device)
+    elif args.what == "attention":
+        show.show_attention(run_dir, split, out, count=args.count, device=args.device)
+    else:
+        show.show_erasing(run_dir, split, out, count=args.count, device=args.device)
+    log.info("wrote %s", out)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="aea", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    data = sub.add_parser("data", help="generate synthetic datasets or check a dataset's layout and counts")
+    data.add_argument("action", choices=("make-synthetic", "check"))
+    data.add_argument("--dataset", nargs="+", choices=DATASETS, default=list(DATASETS))
+    data.add_argument("--root", default="data", help="data root (default: data)")
+    data.add_argument("--size", default="smoke", help="synthetic size: smoke or tiny")
+    data.add_argument("--seed", type=int, default=0)
+    data.add_argument("--json", help="check: also write the counts to this JSON file")
+    data.set_defaults(func=cmd_data)
+
+    train = sub.add_parser("train", help="train one method on one dataset (resumes from a checkpoint)")
+    train.add_argument("--dataset", required=True, choices=DATASETS)
+    train.add_argument("--method", required=True, choices=METHODS)
+    train.add_argument("--profile", default="smoke", help="smoke, tiny, paper or a YAML path")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--out", required=True, help="run directory")
+    train.add_argument("--baseline1", help="finished Baseline-1 run (Baseline 4 and AOS)")
+    train.add_argument("--pretrained", help="ImageNet weights file, or 'torchvision-cache'")
+    train.add_argument("--threads", type=int, help="CPU threads for torch")
+    train.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. erase_ratio=20")
+    train.set_defaults(func=cmd_train)
+
+    evaluate = sub.add_parser("evaluate", help="rank query against gallery and write the run's metrics.json")
+    evaluate.add_argument("--run", required=True, help="run directory")
+    evaluate.add_argument("--device", help="override the run's device (auto, cpu, cuda)")
+    evaluate.add_argument("--threads", type=int)
+    evaluate.set_defaults(func=cmd_evaluate)
+
+    table = sub.add_parser("table", help="collect runs' metrics.json into a results table and diff it")
+    table.add_argument("name", help="table2, table6, table7, table8, table9, fig6 or fig7")
+    table.add_argument("--metrics", nargs="+", required=True, help="metrics.json files of the table's runs")
+    table.add_argument("--out-dir", default="results")
+    table.add_argument("--paper-dir", default="results/paper")
+    table.set_defaults(func=cmd_table)
+
+    compare = sub.add_parser("compare", help="diff a written table against the paper CSV again")
+    compare.add_argument("name")
+    compare.add_argument("--out-dir", default="results")
+    compare.add_argument("--paper-dir", default="results/paper")
+    compare.set_defaults(func=cmd_compare)
+
+    show = sub.add_parser("show", help="pictures of a trained run: attention maps, erased images, rank lists")
+    show.add_argument("what", choices=("attention", "erasing", "ranks"))
+    show.add_argument("--run", required=True, help="run directory")
+    show.add_argument("--out", help="PNG path (default: <run>/<what>.png)")
+    show.add_argument("--count", type=int, default=8, help="images to show (attention, erasing)")
+    show.add_argument("--query", type=int, default=0, help="query index (ranks)")
+    show.add_argument("--device", default="auto")
+    show.set_defaults(func=cmd_show)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    try:
+        args.func(args)
+    except AEAError as error:
+        print(f"aea: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("aea: interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

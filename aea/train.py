@@ -1,0 +1,316 @@
+"""The one training loop behind every method (``aea train``).
+
+A run directory holds ``config.yaml`` (fully resolved), ``train_log.csv`` (one
+row per epoch), ``checkpoint.pt`` (rewritten atomically after every epoch) and,
+when finished, ``model.pt``.  A killed run started again with the same config
+resumes from its checkpoint and ends bit-identical (on CPU) to a run that was
+never interrupted, because every random draw is a pure function of
+(seed, epoch, iteration): the sampler, the augmentation, the erasing and the
+dropout are all re-seeded from those numbers.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from aea.config import RunConfig, config_from_dict
+from aea.data.datasets import Split
+from aea.data.loaders import build_test_loader, build_train_loader
+from aea.erasing import build_erasing
+from aea.errors import AEAError
+from aea.io import atomic_path, read_yaml, write_text, write_yaml
+from aea.losses import batch_hard_triplet
+from aea.methods import Method, get_method
+from aea.models.aea import TwoNetworks
+from aea.models.branch import ReIDNetwork
+from aea.seeding import derive_seed, seed_everything
+
+log = logging.getLogger(__name__)
+
+CONFIG_FILE = "config.yaml"
+LOG_FILE = "train_log.csv"
+CHECKPOINT_FILE = "checkpoint.pt"
+MODEL_FILE = "model.pt"
+STATIC_MASKS_FILE = "static_masks.npz"
+LOG_COLUMNS = (
+    "epoch", "lr", "joint", "iterations", "loss", "ce_basic", "ce_complementary", "triplet",
+    "accuracy_basic", "accuracy_complementary", "erased_fraction", "seconds", "erase_seconds",
+)
+
+
+def pick_device(name: str) -> torch.device:
+    """``auto`` = CUDA when available, else CPU; an explicit CUDA request without CUDA is refused."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise AEAError(f"device={name} but no CUDA device is visible; use device=cpu or device=auto")
+    return device
+
+
+def build_networks(cfg: RunConfig, num_classes: int, *, pretrained: str | None) -> TwoNetworks | ReIDNetwork:
+    """The method's network(s), freshly initialised (ImageNet weights from ``pretrained`` when given)."""
+    def one() -> ReIDNetwork:
+        return ReIDNetwork(
+            cfg.arch, num_classes, pretrained=pretrained, embed_dim=cfg.embed_dim,
+            num_parts=cfg.num_parts, dropout=cfg.dropout,
+        )
+
+    if get_method(cfg.method).two_networks:
+        return TwoNetworks(one(), one())
+    return one()
+
+
+def basic_network(model: TwoNetworks | ReIDNetwork) -> ReIDNetwork:
+    return model.basic if isinstance(model, TwoNetworks) else model
+
+
+def load_run(run_dir: Path, device: torch.device) -> tuple[RunConfig, TwoNetworks | ReIDNetwork]:
+    """The config and trained model of a finished run, in eval mode."""
+    model_path = Path(run_dir) / MODEL_FILE
+    if not model_path.is_file():
+        raise AEAError(f"{model_path} not found: the run is not finished; train it first with `aea train --out {run_dir}`")
+    saved = torch.load(model_path, map_location=device, weights_only=False)
+    cfg = config_from_dict(saved["config"])
+    model = build_networks(cfg, saved["num_classes"], pretrained=None)
+    model.load_state_dict(saved["state_dict"])
+    return cfg, model.to(device).eval()
+
+
+def learning_rate(cfg: RunConfig, epoch: int) -> float:
+    """Step schedule: ``lr`` until ``lr_decay_epoch`` (0-based), then ``lr * lr_gamma``."""
+    return cfg.lr * (cfg.lr_gamma if epoch >= cfg.lr_decay_epoch else 1.0)
+
+
+def make_optimizer(cfg: RunConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+@dataclass
+class EpochStats:
+    """Running sums of one epoch, turned into a train_log.csv row."""
+
+    sums: dict[str, float] = field(default_factory=dict)
+    iterations: int = 0
+    erase_seconds: float = 0.0
+
+    def add(self, values: dict[str, float]) -> None:
+        self.iterations += 1
+        for key, value in values.items():
+            self.sums[key] = self.sums.get(key, 0.0) + value
+
+    def row(self, epoch: int, lr: float, joint: bool, seconds: float) -> dict[str, float | int | str]:
+        n = max(self.iterations, 1)
+        means = {k: self.sums.get(k, float("nan")) / n for k in LOG_COLUMNS}
+        return {
+            **means, "epoch": epoch, "lr": lr, "joint": int(joint), "iterations": self.iterations,
+            "seconds": round(seconds, 3), "erase_seconds": round(self.erase_seconds, 3),
+        }
+
+
+def static_erasing(cfg: RunConfig, method: Method, split: Split, baseline1_dir: Path | None,
+                   out_dir: Path, device: torch.device):
+    """Erasing computed once before training (Baseline 4, AOS) with a finished Baseline-1 network."""
+    from aea.erasing import StaticMaskErasing, adversarial_occlusion_masks, static_salient_masks
+
+    cached = out_dir / STATIC_MASKS_FILE
+    if cached.is_file():
+        return StaticMaskErasing.load(cached, fill=cfg.erase_fill)
+    if baseline1_dir is None:
+        raise AEAError(f"method {method.name} needs a finished Baseline-1 run; pass --baseline1 DIR")
+    b1_cfg, b1 = load_run(baseline1_dir, device)
+    if (b1_cfg.dataset, b1_cfg.height, b1_cfg.width, b1_cfg.arch) != (cfg.dataset, cfg.height, cfg.width, cfg.arch):
+        raise AEAError(
+            f"Baseline-1 run {baseline1_dir} was trained on {b1_cfg.dataset} at {b1_cfg.height}x{b1_cfg.width} with "
+            f"{b1_cfg.arch}; {method.name} needs one of {cfg.dataset} at {cfg.height}x{cfg.width} with {cfg.arch}"
+        )
+    net = basic_network(b1)
+    batches = as_device(build_test_loader(split.train, height=cfg.height, width=cfg.width,
+                                          batch_size=cfg.eval_batch_size, num_workers=cfg.num_workers), device)
+    log.info("computing %s masks once with Baseline-1 network %s", method.erasing, baseline1_dir)
+    with torch.no_grad():
+        if method.erasing == "static-salient":
+            masks = static_salient_masks(
+                lambda x: net(x, taps=(cfg.erase_layer,)).maps[cfg.erase_layer], batches,
+                cfg.erase_ratio, (cfg.height, cfg.width),
+            )
+        else:
+            masks = adversarial_occlusion_masks(
+                lambda x, pids: net(x, taps=()).logits.softmax(dim=1).gather(1, pids[:, None])[:, 0], batches,
+            )
+    strategy = StaticMaskErasing(masks, fill=cfg.erase_fill)
+    strategy.save(cached)
+    return strategy
+
+
+def as_device(batches, device: torch.device):
+    """Move every tensor of each batch dict to ``device``."""
+    for batch in batches:
+        yield {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
+
+
+def make_strategy(cfg: RunConfig, method: Method, split: Split, baseline1_dir: Path | None,
+                  out_dir: Path, device: torch.device):
+    if method.erasing is None:
+        return None
+    if method.erasing in ("static-salient", "occlusion"):
+        return static_erasing(cfg, method, split, baseline1_dir, out_dir, device)
+    kwargs = {
+        "salient": dict(ratio=cfg.erase_ratio, fill=cfg.erase_fill, backend=cfg.erase_backend),
+        "gray": dict(ratio=cfg.erase_ratio, fill=cfg.erase_fill),
+        "random": dict(),
+    }[method.erasing]
+    return build_erasing(method.erasing, **kwargs)
+
+
+def training_step(cfg: RunConfig, method: Method, model, strategy, batch: dict, *, joint: bool,
+                  generator: torch.Generator) -> tuple[torch.Tensor, dict[str, float], float]:
+    """Loss of one batch (see ``aea.methods``); returns (loss, logged values, seconds spent erasing)."""
+    images, pids = batch["images"], batch["pids"]
+    erase_now = joint and method.two_networks
+    taps = (cfg.erase_layer,) if erase_now and method.erasing_needs_basic_features else ()
+    basic = basic_network(model)(images, taps=taps)
+    ce_basic = F.cross_entropy(basic.logits.float(), pids)
+    loss = ce_basic
+    values = {"ce_basic": ce_basic.item(), "accuracy_basic": (basic.logits.argmax(1) == pids).float().mean().item()}
+    features, feature_pids = [], []
+    if method.triplet_on in ("basic", "both"):
+        features.append(basic.feature)
+        feature_pids.append(pids)
+    erase_seconds = 0.0
+    if erase_now:
+        start = time.perf_counter()
+        tapped = basic.maps[cfg.erase_layer].detach() if taps else None
+        erased, mask = strategy.erase(images, features=tapped, indices=batch["indices"],
+                                      flipped=batch["flipped"], generator=generator)
+        erase_seconds = time.perf_counter() - start
+        comp = model.complementary(erased)
+        ce_comp = F.cross_entropy(comp.logits.float(), pids)
+        loss = loss + cfg.alpha1 * ce_comp
+        values.update(ce_complementary=ce_comp.item(), erased_fraction=mask.float().mean().item(),
+                      accuracy_complementary=(comp.logits.argmax(1) == pids).float().mean().item())
+        if method.triplet_on in ("complementary", "both"):
+            features.append(comp.feature)
+            feature_pids.append(pids)
+    if features:
+        triplet = batch_hard_triplet(torch.cat(features).float(), torch.cat(feature_pids), cfg.margin)
+        loss = loss + cfg.alpha2 * triplet
+        values["triplet"] = triplet.item()
+    values["loss"] = loss.item()
+    return loss, values, erase_seconds
+
+
+def check_run_dir(cfg: RunConfig, out_dir: Path) -> None:
+    """Refuse to mix two configs in one run directory; write config.yaml on first use."""
+    config_path = out_dir / CONFIG_FILE
+    if config_path.is_file():
+        existing = config_from_dict(read_yaml(config_path))
+        if existing != cfg:
+            diff = {k: (v, cfg.to_dict()[k]) for k, v in existing.to_dict().items() if cfg.to_dict()[k] != v}
+            raise AEAError(
+                f"{out_dir} holds a run with another config (was -> now: {diff}); use a new --out or delete {out_dir}"
+            )
+    else:
+        write_yaml(config_path, cfg.to_dict())
+
+
+def write_log(path: Path, rows: list[dict]) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=LOG_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(path, buffer.getvalue())
+
+
+def train(cfg: RunConfig, split: Split, out_dir: Path, *, overrides: dict | None = None,
+          baseline1_dir: Path | None = None, stop_after_epoch: int | None = None) -> Path:
+    """Train ``cfg.method`` on ``split`` into ``out_dir``; resume from its checkpoint if one exists.
+
+    ``overrides`` (what the user changed from the profile) is stored with the model for the tables.
+
+    ``stop_after_epoch`` ends the run early after that epoch (0-based), as a kill would, for tests.
+    Returns the path of the final ``model.pt``.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    check_run_dir(cfg, out_dir)
+    model_path = out_dir / MODEL_FILE
+    if model_path.is_file():
+        log.info("%s already finished; nothing to do", out_dir)
+        return model_path
+    method = get_method(cfg.method)
+    device = pick_device(cfg.device)
+    seed_everything(cfg.seed)
+    model = build_networks(cfg, split.num_train_pids, pretrained=cfg.pretrained).to(device)
+    optimizer = make_optimizer(cfg, model)
+    rows: list[dict] = []
+    start_epoch, seconds_before = 0, 0.0
+    checkpoint_path = out_dir / CHECKPOINT_FILE
+    if checkpoint_path.is_file():
+        state = torch.load(checkpoint_path, map_location=device, weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        rows, start_epoch, seconds_before = state["log"], state["epoch"] + 1, state["train_seconds"]
+        log.info("resuming %s from epoch %d", out_dir, start_epoch)
+    strategy = make_strategy(cfg, method, split, baseline1_dir, out_dir, device)
+    use_amp = cfg.amp and device.type == "cuda"
+    started = time.perf_counter()
+    for epoch in range(start_epoch, cfg.epochs):
+        joint = epoch >= cfg.warmup_epochs
+        lr = learning_rate(cfg, epoch)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        torch.manual_seed(derive_seed(cfg.seed, epoch, 0))  # dropout draws, a pure function of (seed, epoch)
+        model.train()
+        stats = EpochStats()
+        epoch_start = time.perf_counter()
+        loader = build_train_loader(
+            split.train, p=cfg.batch_p, k=cfg.batch_k, height=cfg.height, width=cfg.width, seed=cfg.seed,
+            epoch=epoch, num_workers=cfg.num_workers, pad=cfg.pad, flip=cfg.flip,
+        )
+        total = len(loader) if cfg.max_iters_per_epoch is None else min(len(loader), cfg.max_iters_per_epoch)
+        progress = tqdm(as_device(loader, device), total=total, desc=f"epoch {epoch + 1}/{cfg.epochs}",
+                        leave=False, disable=None)
+        for iteration, batch in enumerate(progress):
+            if iteration >= total:
+                break
+            generator = torch.Generator(device=device).manual_seed(derive_seed(cfg.seed, epoch, iteration, 1))
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+                loss, values, erase_seconds = training_step(cfg, method, model, strategy, batch, joint=joint,
+                                                            generator=generator)
+            if not torch.isfinite(loss):
+                raise AEAError(
+                    f"loss became {loss.item()} at epoch {epoch + 1} iteration {iteration + 1}: training diverged; "
+                    f"lower lr (now {lr}) and rerun (the last good checkpoint is {checkpoint_path})"
+                )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            stats.add(values)
+            stats.erase_seconds += erase_seconds
+            progress.set_postfix(loss=f"{values['loss']:.3f}")
+        rows.append(stats.row(epoch, lr, joint, time.perf_counter() - epoch_start))
+        write_log(out_dir / LOG_FILE, rows)
+        log.info("epoch %d/%d loss %.4f (%.1fs)", epoch + 1, cfg.epochs, rows[-1]["loss"], rows[-1]["seconds"])
+        if (epoch + 1) % cfg.checkpoint_every == 0 or epoch + 1 == cfg.epochs:
+            with atomic_path(checkpoint_path) as tmp:
+                torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
+                            "log": rows, "train_seconds": seconds_before + time.perf_counter() - started}, tmp)
+        if stop_after_epoch is not None and epoch >= stop_after_epoch and epoch + 1 < cfg.epochs:
+            return checkpoint_path
+    train_seconds = seconds_before + time.perf_counter() - started
+    with atomic_path(model_path) as tmp:
+        torch.save({"config": cfg.to_dict(), "overrides": dict(overrides or {}), "num_classes": split.num_train_pids,
+                    "state_dict": model.state_dict(), "train_seconds": train_seconds}, tmp)
+    return model_path
