@@ -194,15 +194,15 @@ def _hist_kernel(low, hist, state, k, h, w, H, W, scale_h, scale_w, rows,
                          CL_ORDER, EMULATE_FMA)
             key = v.to(tl.int32, bitcast=True) & 0x7FFFFFFF  # -0.0 counts as 0.0
             if PASS == 0:
-                digit = key >> 20
+                digits = key >> 20
                 take = inside
             elif PASS == 1:
-                digit = (key >> 10) & 1023
+                digits = (key >> 10) & 1023
                 take = inside & ((key >> 20) == prefix)
             else:
-                digit = key & 1023
+                digits = key & 1023
                 take = inside & ((key >> 10) == prefix)
-            counts += tl.histogram(tl.reshape(digit, [BLOCK_Y * BLOCK_X]), NUM_BINS,
+            counts += tl.histogram(tl.reshape(digits, [BLOCK_Y * BLOCK_X]), NUM_BINS,
                                    mask=tl.reshape(take, [BLOCK_Y * BLOCK_X]))
     bins = tl.arange(0, NUM_BINS)
     tl.atomic_add(out + bins, counts, mask=counts > 0, sem="relaxed")
