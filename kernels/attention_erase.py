@@ -41,6 +41,8 @@ PyTorch's, so random inputs may differ in the last bit of A).
 
 from __future__ import annotations
 
+import sys
+import types
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,8 +51,24 @@ import triton
 import triton.language as tl
 from triton.runtime.interpreter import InterpretedFunction
 
+import kernels
 from aea.errors import AEAError
 from kernels.reference import Fill, fill_tensor, num_erased
+
+# Python binds a loaded submodule on its package, so importing this module replaces the package's
+# dispatch function ``kernels.attention_erase`` with this module.  Until the two names differ (see the
+# kernel report), calling this module forwards to that function so ``kernels.attention_erase(...)`` and
+# ``from kernels import attention_erase`` keep working whatever the import order.
+if "_dispatch" not in globals():  # a reload keeps the function found on first import
+    _dispatch = kernels.attention_erase
+
+
+class _DispatchingModule(types.ModuleType):
+    def __call__(self, *args, **kwargs):
+        return _dispatch(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _DispatchingModule
 
 #: Histogram words per image: pass 0 (2048 bins) + pass 1 (1024) + pass 2 (1024).
 HIST_WORDS = 4096
@@ -240,11 +258,18 @@ def _erase_kernel(images, erased, mask, fill, threshold, low, hist, state, CI, h
 
 
 def interpreter_active() -> bool:
-    """True when these kernels and ``triton.language`` itself were set up for the CPU interpreter.
+    """True when the kernels run in Triton's CPU interpreter (TRITON_INTERPRET=1 when triton was imported).
 
-    Triton fixes this when it is imported (TRITON_INTERPRET=1), for the whole process.
+    Triton fixes the mode per process at import: ``triton.language``'s own helpers and these kernels
+    must agree, so a variable set between ``import triton`` and ``import kernels.attention_erase`` is refused.
     """
-    return isinstance(_reduce_kernel, InterpretedFunction) and isinstance(tl.zeros, InterpretedFunction)
+    kernels_interpreted = isinstance(_reduce_kernel, InterpretedFunction)
+    if kernels_interpreted != isinstance(tl.zeros, InterpretedFunction):
+        raise AEAError(
+            "TRITON_INTERPRET changed between `import triton` and `import kernels.attention_erase`; "
+            "set it before anything imports triton"
+        )
+    return kernels_interpreted
 
 
 # --------------------------------------------------------------------------- host side
@@ -279,7 +304,7 @@ def launch_config(B: int, C: int, h: int, w: int, H: int, W: int, *, interpret: 
     hw = h * w
     block_values = 8192 if interpret else 1024
     block_p = _pow2_at_most(hw, 4096 if interpret else 256)
-    while not interpret and block_p > 32 and B * triton.cdiv(hw, block_p) < 512:  # conv4/5: more, narrower tiles
+    while not interpret and block_p > 16 and B * triton.cdiv(hw, block_p) < 512:  # conv4/5: more, narrower tiles
         block_p //= 2
     block_c = max(1, min(triton.next_power_of_2(C), 4 * block_values // block_p))
     block_x = _pow2_at_most(W, 256)
@@ -330,14 +355,14 @@ def erase_with_threshold(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``attention_erase_triton`` plus the per-image threshold t (B,) fp32 (the k-th largest resized value)."""
     _check(features, images)
+    B, C, h, w = features.shape
+    CI, H, W = images.shape[1:]
+    k = num_erased(ratio, H * W)
     if images.device.type != "cuda" and not interpreter_active():
         raise AEAError(
             "the Triton erase runs on CPU only in Triton's interpreter: set TRITON_INTERPRET=1 before anything "
             "imports triton, or use the reference backend"
         )
-    B, C, h, w = features.shape
-    CI, H, W = images.shape[1:]
-    k = num_erased(ratio, H * W)
     if features.dtype not in _FEATURE_DTYPES:
         features = features.float()  # the reference's own first step
     features = features.contiguous()
