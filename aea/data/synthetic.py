@@ -1,0 +1,677 @@
+"""Generated pedestrian datasets written in each release's exact on-disk format.
+
+Why generated data: the smoke and tiny profiles must run the whole harness
+(parsers included) on a laptop with no download, and still let the paper's
+hypothesis show.  So every identity is a combination of body parts where the
+large, salient parts (torso and trouser colour) are *shared by a group of
+identities* and only the smaller, less salient parts (shoe colour, hat, bag,
+trouser stripes, skin tone) tell identities of a group apart.  A network that
+only looks at the most salient region cannot separate a group; one made to look
+elsewhere (AEA's complementary network) can.
+
+Cameras differ in background texture and colour, illumination (per-channel
+gain), person scale and position; images jitter in pose and colour and some are
+occluded by a random block or pole.  Images are 128x64 (HxW) as in Market-1501;
+the smallest parts are at least ~8 px tall at that size, so they survive the
+smoke input size of 64x32.
+
+Everything is a pure function of the seed: each image draws from its own
+generator seeded by ``derive_seed(seed, stream, ...)`` and the files are written
+byte-identically (fixed MAT-file header text, no HDF5 timestamps).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Mapping
+
+import h5py
+import numpy as np
+import scipy.io
+from PIL import Image
+from tqdm import tqdm
+
+from aea.data.datasets import (
+    COUNT_KEYS,
+    CUHK03_MAT,
+    CUHK03_NP_DIR,
+    CUHK03_RELEASE_DIR,
+    CUHK03_SETTINGS,
+    DUKE_DIR,
+    MARKER_NAME,
+    MARKET_DIR,
+    NUM_CAMS,
+    SPLIT_FOLDERS,
+    cuhk03_config_name,
+)
+from aea.errors import AEAError
+from aea.io import read_json, write_json
+from aea.seeding import derive_seed
+
+log = logging.getLogger(__name__)
+
+HEIGHT, WIDTH = 128, 64
+GENERATOR_VERSION = 1
+
+
+# ----------------------------------------------------------------------------- sizes
+
+
+@dataclass(frozen=True)
+class SyntheticSize:
+    """How big a generated dataset is.
+
+    ``*_imgs_per_cam`` are inclusive ranges of images per identity per camera
+    (per view for CUHK03, capped at its 5); for test identities the first image
+    of each camera is the query, the rest go to the gallery.  ``distractors``
+    are gallery images that match no query (Market: ``0000_`` images; Duke:
+    gallery-only identities, two images each); ``junk`` are Market's ``-1_``
+    badly-cropped gallery images.  CUHK03 ignores the camera counts (every
+    identity has both views of its camera pair) and distractors/junk.
+    """
+
+    train_ids: int
+    test_ids: int
+    min_cams: int = 2
+    max_cams: int = 3
+    train_imgs_per_cam: tuple[int, int] = (2, 4)
+    test_imgs_per_cam: tuple[int, int] = (2, 3)
+    distractors: int = 0
+    junk: int = 0
+    occlusion: float = 0.15
+
+    def __post_init__(self) -> None:
+        ok = (
+            self.train_ids >= 1
+            and self.test_ids >= 1
+            and 2 <= self.min_cams <= self.max_cams
+            and 1 <= self.train_imgs_per_cam[0] <= self.train_imgs_per_cam[1]
+            and 2 <= self.test_imgs_per_cam[0] <= self.test_imgs_per_cam[1]
+            and self.distractors >= 0
+            and self.junk >= 0
+            and 0.0 <= self.occlusion <= 1.0
+        )
+        if not ok:
+            raise AEAError(
+                f"bad synthetic size {self}; need ids >= 1, 2 <= min_cams <= max_cams, "
+                "train images per camera >= 1, test images per camera >= 2 (one query + gallery), occlusion in [0, 1]"
+            )
+
+
+SYNTHETIC_SIZES: dict[str, SyntheticSize] = {
+    # the smoke profile: ~100 + 100 identities, several images per identity and camera
+    "smoke": SyntheticSize(train_ids=100, test_ids=100, min_cams=2, max_cams=4,
+                           train_imgs_per_cam=(2, 4), test_imgs_per_cam=(2, 3), distractors=60, junk=40),
+    # end-to-end tests: seconds
+    "tiny": SyntheticSize(train_ids=16, test_ids=16, min_cams=2, max_cams=2,
+                          train_imgs_per_cam=(1, 2), test_imgs_per_cam=(2, 2), distractors=4, junk=4),
+}
+
+
+def resolve_size(size: str | SyntheticSize | Mapping[str, object]) -> SyntheticSize:
+    """A size by name ("smoke", "tiny"), a SyntheticSize, or a mapping of its fields (custom counts)."""
+    if isinstance(size, SyntheticSize):
+        return size
+    if isinstance(size, str):
+        if size not in SYNTHETIC_SIZES:
+            raise AEAError(f"unknown synthetic size {size!r}; choose one of {', '.join(SYNTHETIC_SIZES)} "
+                           "or give counts")
+        return SYNTHETIC_SIZES[size]
+    fields = {f.name for f in dataclasses.fields(SyntheticSize)}
+    unknown = set(size) - fields
+    if unknown:
+        raise AEAError(f"unknown synthetic size field(s) {', '.join(sorted(unknown))}; "
+                       f"known: {', '.join(sorted(fields))}")
+    values = {k: tuple(v) if isinstance(v, (list, tuple)) else v for k, v in size.items()}
+    return SyntheticSize(**values)  # type: ignore[arg-type]
+
+
+# ----------------------------------------------------------------------------- identities
+
+# Large, salient parts: shared by a group of identities.
+TORSO_COLOURS = np.array(
+    [[185, 40, 40], [40, 65, 175], [40, 145, 65], [215, 190, 50],
+     [225, 225, 225], [38, 38, 38], [125, 50, 145], [225, 125, 40]], dtype=np.float32)
+TROUSER_COLOURS = np.array(
+    [[45, 55, 100], [30, 30, 30], [125, 125, 125], [195, 175, 135], [105, 70, 40]], dtype=np.float32)
+# Small, less salient parts: they tell the identities of a group apart.
+SHOE_COLOURS = np.array([[235, 235, 235], [25, 25, 25], [205, 35, 35], [30, 160, 170]], dtype=np.float32)
+HAT_COLOURS = np.array([[0, 0, 0], [230, 205, 40], [40, 170, 60], [235, 235, 235]], dtype=np.float32)  # 0: no hat
+BAG_COLOURS = np.array([[0, 0, 0], [135, 85, 40], [120, 175, 225], [195, 60, 155]], dtype=np.float32)  # 0: no bag
+STRIPES = ("none", "vertical", "band")
+SKIN_COLOURS = np.array([[232, 192, 160], [192, 142, 102], [122, 86, 60]], dtype=np.float32)
+HAIR_COLOUR = np.array([50, 35, 25], dtype=np.float32)
+
+NUM_SMALL_CODES = len(SHOE_COLOURS) * len(HAT_COLOURS) * len(BAG_COLOURS) * len(STRIPES) * len(SKIN_COLOURS)
+IDS_PER_GROUP = 8
+
+# generator streams of derive_seed: one per independent use of randomness
+_S_IDENTITIES, _S_CAMERAS, _S_PLAN, _S_IMAGE, _S_DETECTED = 1, 2, 3, 4, 5
+
+
+@dataclass(frozen=True)
+class Identity:
+    """One pedestrian: indices into the part palettes. ``group`` = its (torso, trousers) pair."""
+
+    group: int
+    torso: int
+    trousers: int
+    shoes: int
+    hat: int
+    bag: int
+    stripes: int
+    skin: int
+
+    @property
+    def small_code(self) -> tuple[int, int, int, int, int]:
+        return (self.shoes, self.hat, self.bag, self.stripes, self.skin)
+
+
+def make_identities(num_ids: int, seed: int) -> list[Identity]:
+    """``num_ids`` distinct identities in groups of ~IDS_PER_GROUP sharing torso and trouser colour.
+
+    Within a group the small-part combinations are all different, so the large
+    parts alone never identify a person (unless the count forces singleton groups).
+    """
+    large = [(t, r) for t in range(len(TORSO_COLOURS)) for r in range(len(TROUSER_COLOURS))]
+    num_groups = int(np.clip(round(num_ids / IDS_PER_GROUP), 1, len(large)))
+    if -(-num_ids // num_groups) > NUM_SMALL_CODES:
+        raise AEAError(f"{num_ids} synthetic identities is more than the generator can make distinct; use fewer")
+    rng = np.random.default_rng(derive_seed(seed, _S_IDENTITIES))
+    pairs = [large[i] for i in rng.choice(len(large), size=num_groups, replace=False)]
+    group_of = rng.permutation(num_ids) % num_groups
+    shape = (len(SHOE_COLOURS), len(HAT_COLOURS), len(BAG_COLOURS), len(STRIPES), len(SKIN_COLOURS))
+    small = np.empty((num_ids, len(shape)), dtype=np.int64)
+    for g in range(num_groups):
+        members = np.flatnonzero(group_of == g)
+        codes = rng.choice(NUM_SMALL_CODES, size=len(members), replace=False)
+        small[members] = np.stack(np.unravel_index(codes, shape), axis=1)
+    return [
+        Identity(int(g), pairs[g][0], pairs[g][1], *(int(v) for v in small[i]))
+        for i, g in enumerate(group_of)
+    ]
+
+
+# ----------------------------------------------------------------------------- cameras
+
+
+@dataclass(frozen=True)
+class CameraStyle:
+    """What makes one camera look different: background, illumination, framing."""
+
+    texture: int  # 0 h-stripes, 1 v-stripes, 2 checker, 3 diagonal, 4 wall/floor, 5 blotches
+    colours: np.ndarray  # (2, 3) background colours
+    period: float
+    gain: np.ndarray  # (3,) per-channel illumination gain
+    scale: float  # person height = 120 * scale px
+    dx: float
+    dy: float
+
+
+def camera_styles(num_cams: int, seed: int) -> list[CameraStyle]:
+    rng = np.random.default_rng(derive_seed(seed, _S_CAMERAS))
+    textures = np.concatenate([rng.permutation(6) for _ in range(-(-num_cams // 6))])
+    styles = []
+    for c in range(num_cams):
+        base = rng.uniform(70, 190, size=3)
+        colours = np.stack([base, np.clip(base + rng.uniform(-60, 60, size=3), 20, 235)]).astype(np.float32)
+        gain = (rng.uniform(0.7, 1.25) * rng.uniform(0.88, 1.12, size=3)).astype(np.float32)
+        styles.append(CameraStyle(int(textures[c]), colours, float(rng.uniform(8, 22)), gain,
+                                  float(rng.uniform(0.8, 0.98)), float(rng.uniform(-4, 4)), float(rng.uniform(-3, 3))))
+    return styles
+
+
+# ----------------------------------------------------------------------------- drawing
+
+_YY, _XX = (a.astype(np.float32) + 0.5 for a in np.mgrid[0:HEIGHT, 0:WIDTH])
+
+
+def _background(cam: CameraStyle, rng: np.random.Generator) -> np.ndarray:
+    p = cam.period
+    ph = rng.uniform(0, p)
+    t = cam.texture
+    if t == 0:
+        w = ((_YY + ph) // (p / 2)) % 2
+    elif t == 1:
+        w = ((_XX + ph) // (p / 2)) % 2
+    elif t == 2:
+        w = ((_YY + ph) // p + (_XX + ph) // p) % 2
+    elif t == 3:
+        w = ((_XX + _YY + ph) // (p / 2)) % 2
+    elif t == 4:
+        w = (_YY > 60 + 2 * p + rng.uniform(-6, 6)).astype(np.float32)
+    else:
+        grid = rng.uniform(0, 1, size=(5, 3)).astype(np.float32)
+        w = np.asarray(Image.fromarray(grid).resize((WIDTH, HEIGHT), Image.BILINEAR))
+    w = w.astype(np.float32)[..., None]
+    return cam.colours[0] * (1 - w) + cam.colours[1] * w
+
+
+def _jitter(colour: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    return colour + rng.uniform(-10, 10, size=3).astype(np.float32)
+
+
+def _draw_person(img: np.ndarray, who: Identity, cam: CameraStyle, rng: np.random.Generator,
+                 shift: tuple[float, float], zoom: float) -> None:
+    """Paint ``who`` onto ``img`` in place. Canonical person: 120 units tall, centred at u = 0."""
+    s = cam.scale * zoom * rng.uniform(0.95, 1.05)
+    top = (HEIGHT - 120 * s) / 2 + cam.dy + rng.uniform(-3, 3) + shift[1]
+    cx = WIDTH / 2 + cam.dx + rng.uniform(-3, 3) + shift[0]
+    u = (_XX - cx) / s
+    v = (_YY - top) / s
+    stride = rng.uniform(-4, 4)
+    du = stride * np.clip((v - 62) / 44, 0, 1)
+    ul, ur = u + du, u - du  # legs swing in opposite directions
+
+    def box(x, u0, u1, v0, v1):
+        return (x >= u0) & (x < u1) & (v >= v0) & (v < v1)
+
+    torso = _jitter(TORSO_COLOURS[who.torso], rng)
+    trousers = _jitter(TROUSER_COLOURS[who.trousers], rng)
+    skin = _jitter(SKIN_COLOURS[who.skin], rng)
+    legs = box(u, -12, 12, 60, 70) | box(ul, -12, -1, 60, 106) | box(ur, 1, 12, 60, 106)
+    img[legs] = trousers
+    if STRIPES[who.stripes] != "none":
+        light = TROUSER_COLOURS[who.trousers].mean() > 110
+        stripe = _jitter(np.array([40, 40, 40] if light else [230, 230, 230], np.float32), rng)
+        if STRIPES[who.stripes] == "vertical":
+            img[box(ul, -12, -7, 64, 104) | box(ur, 7, 12, 64, 104)] = stripe
+        else:
+            img[legs & (v >= 82) & (v < 92)] = stripe
+    img[box(ul, -13, -1, 105, 116) | box(ur, 1, 13, 105, 116)] = _jitter(SHOE_COLOURS[who.shoes], rng)
+    swing = rng.uniform(-2, 2)
+    arms = box(u + swing, -18, -13, 22, 56) | box(u - swing, 13, 18, 22, 56)
+    img[arms] = torso * 0.85
+    img[box(u + swing, -18, -13, 56, 62) | box(u - swing, 13, 18, 56, 62)] = skin
+    img[box(u, -13, 13, 20, 61)] = torso
+    if who.bag:
+        side = rng.choice([-1.0, 1.0])
+        bag = _jitter(BAG_COLOURS[who.bag], rng)
+        strap = (np.abs((u * side) - (-10 + (v - 20) * 26 / 22)) < 1.6) & (v >= 20) & (v < 42)
+        img[strap | box(u * side, 12, 23, 40, 64)] = bag
+    img[(u / 7) ** 2 + ((v - 12) / 9) ** 2 <= 1] = skin
+    if who.hat:
+        img[box(u, -9, 9, 1, 10) | box(u, -11, 11, 8, 11)] = _jitter(HAT_COLOURS[who.hat], rng)
+    else:
+        img[((u / 7) ** 2 + ((v - 12) / 9) ** 2 <= 1) & (v < 8)] = HAIR_COLOUR
+
+
+def _occlude(img: np.ndarray, rng: np.random.Generator) -> None:
+    colour = rng.uniform(20, 235, size=3).astype(np.float32)
+    if rng.random() < 0.5:  # a block (car, bin, another person's back)
+        h, w = rng.integers(28, 52), rng.integers(24, WIDTH + 1)
+        y, x = rng.integers(30, HEIGHT - h + 1), rng.integers(0, WIDTH - w + 1)
+        img[y:y + h, x:x + w] = colour
+    else:  # a pole
+        w = rng.integers(8, 15)
+        x = rng.integers(0, WIDTH - w + 1)
+        img[:, x:x + w] = colour
+
+
+def render(who: Identity | None, cam: CameraStyle, rng: np.random.Generator, *,
+           shift: tuple[float, float] = (0.0, 0.0), zoom: float = 1.0, occlusion: float = 0.0) -> np.ndarray:
+    """One (HEIGHT, WIDTH, 3) uint8 image of ``who`` (None: background only) seen by ``cam``."""
+    img = _background(cam, rng)
+    if who is not None:
+        _draw_person(img, who, cam, rng, shift, zoom)
+    if rng.random() < occlusion:
+        _occlude(img, rng)
+    img = img * cam.gain * rng.uniform(0.9, 1.1) + rng.normal(0, 4, size=img.shape).astype(np.float32)
+    return np.clip(img + 0.5, 0, 255).astype(np.uint8)
+
+
+# ----------------------------------------------------------------------------- plans
+
+
+@dataclass(frozen=True)
+class _Shot:
+    """One image to render and where it goes."""
+
+    folder: str  # bounding_box_train / query / bounding_box_test
+    pid: int  # as written in the file name: -1 junk, 0 distractor
+    identity: int  # index into the identity list; -1: nobody (background only)
+    cam: int  # 0-based
+    key: int  # seeds the image's generator
+    shift: tuple[float, float] = (0.0, 0.0)
+    zoom: float = 1.0
+
+
+def _draw_range(rng: np.random.Generator, lo_hi: tuple[int, int]) -> int:
+    return int(rng.integers(lo_hi[0], lo_hi[1] + 1))
+
+
+def _folder_plan(name: str, size: SyntheticSize, num_cams: int, seed: int) -> tuple[list[Identity], list[_Shot]]:
+    """Market/Duke: which identity is seen by which camera how often, and in which folder."""
+    if size.min_cams > num_cams:
+        raise AEAError(f"min_cams={size.min_cams} but {name} has {num_cams} cameras; lower min_cams")
+    rng = np.random.default_rng(derive_seed(seed, _S_PLAN))
+    n_train, n_test = size.train_ids, size.test_ids
+    # Duke's distractors are identities seen only in the gallery (two images each); Market's are 0000_ images
+    n = n_train + n_test + (-(-size.distractors // 2) if name == "dukemtmcreid" else 0)
+    if n > 9999:
+        raise AEAError(f"{n} identities do not fit 4-digit person ids; use fewer")
+    identities = make_identities(n, seed)
+    pids = [int(p) for p in rng.choice(np.arange(1, max(1501, 2 * n) + 1), size=n, replace=False)]
+    shots: list[_Shot] = []
+
+    def add(folder: str, pid: int, identity: int, cam: int, **kw) -> None:
+        shots.append(_Shot(folder, pid, identity, int(cam), len(shots), **kw))
+
+    def cameras(count: int) -> list[int]:
+        return sorted(int(c) for c in rng.choice(num_cams, count, replace=False))
+
+    camera_range = (size.min_cams, min(size.max_cams, num_cams))
+    train, query, gallery = (SPLIT_FOLDERS[k] for k in ("train", "query", "gallery"))
+    for i in range(n):
+        if i < n_train:
+            for cam in cameras(_draw_range(rng, camera_range)):
+                for _ in range(_draw_range(rng, size.train_imgs_per_cam)):
+                    add(train, pids[i], i, cam)
+        elif i < n_train + n_test:
+            for cam in cameras(_draw_range(rng, camera_range)):
+                for k in range(_draw_range(rng, size.test_imgs_per_cam)):
+                    add(query if k == 0 else gallery, pids[i], i, cam)
+        else:
+            for cam in cameras(2):
+                add(gallery, pids[i], i, cam)
+    if name == "market1501":
+        for _ in range(size.junk):  # badly cropped detections of test people: zero influence on the metrics
+            side = rng.choice([-1.0, 1.0], size=2)
+            add(gallery, -1, int(rng.integers(n_train, n_train + n_test)), rng.integers(num_cams),
+                shift=(float(side[0] * rng.uniform(14, 22)), float(side[1] * rng.uniform(20, 36))))
+        for _ in range(size.distractors):  # false detections: background, or a fragment of somebody
+            who = int(rng.integers(n)) if rng.random() < 0.5 else -1
+            add(gallery, 0, who, rng.integers(num_cams),
+                shift=(float(rng.uniform(-24, 24)), float(rng.uniform(-40, 40))), zoom=float(rng.uniform(1.2, 1.6)))
+    return identities, shots
+
+
+def _folder_names(name: str, shots: list[_Shot], num_cams: int, seed: int) -> list[str]:
+    """Release-style file names; frame numbers grow per camera so names are unique."""
+    rng = np.random.default_rng(derive_seed(seed, _S_PLAN, 1))
+    frame = rng.integers(50, 500, size=num_cams)
+    names = []
+    for s in shots:
+        frame[s.cam] += rng.integers(3, 60)
+        pid = "-1" if s.pid == -1 else f"{s.pid:04d}"
+        if name == "market1501":
+            names.append(f"{pid}_c{s.cam + 1}s{rng.integers(1, 7)}_{frame[s.cam]:06d}_{rng.integers(0, 8):02d}.jpg")
+        else:
+            names.append(f"{pid}_c{s.cam + 1}_f{frame[s.cam]:07d}.jpg")
+    return names
+
+
+def _counts(train: int, train_ids: int, query: int, query_ids: int, gallery: int, junk: int) -> dict[str, int]:
+    values = (train, train_ids, query, query_ids, gallery, junk)
+    return dict(zip(COUNT_KEYS, (int(v) for v in values)))
+
+
+def _write_folder_dataset(name: str, out: Path, size: SyntheticSize, seed: int) -> dict[str, dict[str, int]]:
+    num_cams = NUM_CAMS[name]
+    identities, shots = _folder_plan(name, size, num_cams, seed)
+    names = _folder_names(name, shots, num_cams, seed)
+    cams = camera_styles(num_cams, seed)
+    for folder in SPLIT_FOLDERS.values():
+        (out / folder).mkdir(parents=True)
+    progress = tqdm(list(zip(shots, names)), desc=f"generating {name}", unit="img", leave=False, disable=None)
+    for shot, file_name in progress:
+        rng = np.random.default_rng(derive_seed(seed, _S_IMAGE, shot.key))
+        who = identities[shot.identity] if shot.identity >= 0 else None
+        img = render(who, cams[shot.cam], rng, shift=shot.shift, zoom=shot.zoom, occlusion=size.occlusion)
+        Image.fromarray(img).save(out / shot.folder / file_name, format="JPEG", quality=90)
+    by_folder = {f: [s for s in shots if s.folder == f] for f in SPLIT_FOLDERS.values()}
+    gallery = by_folder[SPLIT_FOLDERS["gallery"]]
+    return {name: _counts(len(by_folder[SPLIT_FOLDERS["train"]]), size.train_ids,
+                          len(by_folder[SPLIT_FOLDERS["query"]]), size.test_ids,
+                          sum(s.pid != -1 for s in gallery), sum(s.pid == -1 for s in gallery))}
+
+
+# ----------------------------------------------------------------------------- CUHK03
+
+# share of identities per camera pair in the real release (843, 440, 77, 58, 49 of 1,467)
+_CUHK03_PAIR_SHARE = np.array([843, 440, 77, 58, 49], dtype=np.float64) / 1467
+_MAT73_HEADER = b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: Thu Jan  1 00:00:00 2015 HDF5 schema 1.00 ."
+_MAT5_HEADER = b"MATLAB 5.0 MAT-file, Platform: GLNXA64, Created on: Thu Jan  1 00:00:00 2015"
+
+
+@dataclass(frozen=True)
+class _Cuhk03Person:
+    label: int  # 1-based, over camera pairs in order (the protocol's ``labels``)
+    pair: int  # 0-based camera pair
+    index: int  # 1-based index within the pair (row of the pair's cell)
+    test: bool
+    columns: Mapping[str, tuple[int, ...]]  # setting -> filled cell columns (0-4 view 1, 5-9 view 2)
+
+
+def _cuhk03_plan(size: SyntheticSize, seed: int) -> list[_Cuhk03Person]:
+    n = size.train_ids + size.test_ids
+    if n < len(_CUHK03_PAIR_SHARE):
+        raise AEAError(f"CUHK03 needs at least {len(_CUHK03_PAIR_SHARE)} identities (one per camera pair); got {n}")
+    rng = np.random.default_rng(derive_seed(seed, _S_PLAN))
+    pairs = np.sort(np.concatenate([np.arange(5), rng.choice(5, size=n - 5, p=_CUHK03_PAIR_SHARE)]))
+    test = set(int(i) for i in rng.choice(n, size=size.test_ids, replace=False))
+    people, seen = [], [0] * 5
+    for i, pair in enumerate(pairs):
+        seen[pair] += 1
+        per_view = size.test_imgs_per_cam if i in test else size.train_imgs_per_cam
+        labeled, detected = [], []
+        for view in (0, 1):
+            cols = [5 * view + k for k in range(min(5, _draw_range(rng, per_view)))]
+            labeled += cols
+            # the detector misses a few training boxes (never the last of a view, never a test person's)
+            detected += cols if i in test else ([c for c in cols if rng.random() >= 0.02] or cols[:1])
+        people.append(_Cuhk03Person(i + 1, int(pair), seen[pair], i in test,
+                                    {"labeled": tuple(labeled), "detected": tuple(detected)}))
+    return people
+
+
+_Images = Mapping[str, Mapping[tuple[int, int], np.ndarray]]  # setting -> (label, cell column) -> H x W x 3
+
+
+def _cuhk03_images(people: list[_Cuhk03Person], size: SyntheticSize, seed: int) -> _Images:
+    """setting -> (label, column) -> image. Detected boxes are shifted, rescaled and cropped labeled ones."""
+    identities = make_identities(len(people), seed)
+    cams = camera_styles(10, seed)  # camera 2 * pair + view
+    images: dict[str, dict[tuple[int, int], np.ndarray]] = {s: {} for s in CUHK03_SETTINGS}
+    for p in tqdm(people, desc="generating cuhk03", unit="id", leave=False, disable=None):
+        for col in p.columns["labeled"]:
+            cam = cams[2 * p.pair + col // 5]
+            args = (identities[p.label - 1], cam)
+            image_seed = derive_seed(seed, _S_IMAGE, p.label, col)
+            images["labeled"][p.label, col] = render(*args, np.random.default_rng(image_seed), occlusion=size.occlusion)
+            if col in p.columns["detected"]:
+                box = np.random.default_rng(derive_seed(seed, _S_DETECTED, p.label, col))
+                img = render(*args, np.random.default_rng(image_seed), occlusion=size.occlusion,
+                             shift=(float(box.uniform(-5, 5)), float(box.uniform(-6, 6))),
+                             zoom=float(box.uniform(0.92, 1.08)))
+                t, b, l, r = box.integers(0, 13), box.integers(0, 9), box.integers(0, 6), box.integers(0, 6)
+                images["detected"][p.label, col] = img[t:HEIGHT - b, l:WIDTH - r]
+    return images
+
+
+def _cuhk03_name(p: _Cuhk03Person, col: int) -> str:
+    """The protocol's file naming: campair_pid_view_imageindex.png (1-based)."""
+    return f"{p.pair + 1}_{p.index:03d}_{col // 5 + 1}_{col + 1:02d}.png"
+
+
+def _cuhk03_protocol(people: list[_Cuhk03Person], setting: str, seed: int) -> dict[str, np.ndarray]:
+    """The fields of cuhk03_new_protocol_config_<setting>.mat: one query per test person and view."""
+    rng = np.random.default_rng(derive_seed(seed, _S_PLAN, 2 + CUHK03_SETTINGS.index(setting)))
+    files, labels, cam_ids, train, query, gallery = [], [], [], [], [], []
+    for p in people:
+        first = len(files) + 1
+        for col in p.columns[setting]:
+            files.append(_cuhk03_name(p, col))
+            labels.append(p.label)
+            cam_ids.append(col // 5 + 1)
+        entries = list(range(first, len(files) + 1))
+        if not p.test:
+            train += entries
+            continue
+        for view in (1, 2):
+            in_view = [e for e in entries if cam_ids[e - 1] == view]
+            pick = in_view[int(rng.integers(len(in_view)))]
+            query.append(pick)
+            gallery += [e for e in in_view if e != pick]
+    column = lambda values: np.asarray(values, dtype=np.float64).reshape(-1, 1)  # noqa: E731  (MATLAB doubles)
+    filelist = np.empty((len(files), 1), dtype=object)
+    filelist[:, 0] = files
+    return {"filelist": filelist, "labels": column(labels), "camId": column(cam_ids),
+            "train_idx": column(train), "query_idx": column(query), "gallery_idx": column(gallery)}
+
+
+def _matlab_names() -> Iterator[str]:
+    """a, b, ..., z, ba, bb, ...: the dataset names MATLAB gives cells' contents in ``#refs#``."""
+    n = 0
+    while True:
+        digits, k = "", n
+        while True:
+            digits = chr(ord("a") + k % 26) + digits
+            k //= 26
+            if k == 0:
+                break
+        yield digits
+        n += 1
+
+
+def _write_cuhk03_mat(path: Path, people: list[_Cuhk03Person], images: _Images) -> None:
+    """cuhk-03.mat as MATLAB -v7.3 writes it: HDF5, cells as object references, arrays stored transposed.
+
+    MATLAB is column-major, so an H x W x 3 image is stored as an HDF5 (3, W, H)
+    dataset and a num_ids x 10 cell as (10, num_ids); an empty cell entry is
+    MATLAB's empty double: uint64 [0, 0] with attribute MATLAB_empty = 1.
+    """
+    names = _matlab_names()
+    with h5py.File(path, "w", userblock_size=512) as f:
+        refs = f.create_group("#refs#")
+
+        def put(data: np.ndarray, matlab_class: str, empty: bool = False) -> h5py.Reference:
+            ds = refs.create_dataset(next(names), data=data, track_times=False)
+            ds.attrs["MATLAB_class"] = np.bytes_(matlab_class)
+            if empty:
+                ds.attrs["MATLAB_empty"] = np.uint8(1)
+            return ds.ref
+
+        empty = np.zeros(2, dtype=np.uint64)
+        for setting in CUHK03_SETTINGS:
+            top = np.empty((1, 5), dtype=h5py.ref_dtype)
+            for pair in range(5):
+                members = [p for p in people if p.pair == pair]
+                cell = np.empty((10, len(members)), dtype=h5py.ref_dtype)
+                for j, p in enumerate(members):
+                    for col in range(10):
+                        img = images[setting].get((p.label, col))
+                        if img is None:
+                            cell[col, j] = put(empty, "double", empty=True)
+                        else:
+                            cell[col, j] = put(img.transpose(2, 1, 0), "uint8")
+                top[0, pair] = put(cell, "cell")
+            ds = f.create_dataset(setting, data=top, track_times=False)
+            ds.attrs["MATLAB_class"] = np.bytes_("cell")
+    header = _MAT73_HEADER.ljust(116) + b" " * 8 + b"\x00\x02" + b"IM"
+    with open(path, "r+b") as fh:
+        fh.write(header)
+
+
+def _savemat(path: Path, fields: Mapping[str, np.ndarray]) -> None:
+    """scipy.io.savemat with a fixed header text (scipy writes the current time there) so bytes repeat."""
+    buf = io.BytesIO()
+    scipy.io.savemat(buf, dict(fields), format="5")
+    data = bytearray(buf.getvalue())
+    data[:116] = _MAT5_HEADER.ljust(116)
+    path.write_bytes(bytes(data))
+
+
+def _cuhk03_counts(people: list[_Cuhk03Person],
+                   protocols: Mapping[str, Mapping[str, np.ndarray]]) -> dict[str, dict[str, int]]:
+    n_train = sum(not p.test for p in people)
+    return {f"cuhk03-{s}": _counts(len(protocols[s]["train_idx"]), n_train, len(protocols[s]["query_idx"]),
+                                   len(people) - n_train, len(protocols[s]["gallery_idx"]), 0)
+            for s in CUHK03_SETTINGS}
+
+
+def _write_cuhk03(layout: str, out: Path, size: SyntheticSize, seed: int) -> dict[str, dict[str, int]]:
+    """``mat``: out/cuhk-03.mat + out/<config>.mat (moved to the root later); ``np``: out/<setting>/<split folders>."""
+    people = _cuhk03_plan(size, seed)
+    images = _cuhk03_images(people, size, seed)
+    protocols = {s: _cuhk03_protocol(people, s, seed) for s in CUHK03_SETTINGS}
+    if layout == "mat":
+        _write_cuhk03_mat(out / CUHK03_MAT, people, images)
+        for s in CUHK03_SETTINGS:
+            _savemat(out / cuhk03_config_name(s), protocols[s])
+    else:
+        by_name = {_cuhk03_name(p, col): (p, col) for p in people for col in range(10)}
+        for s in CUHK03_SETTINGS:
+            proto, files = protocols[s], protocols[s]["filelist"][:, 0]
+            for split, folder in SPLIT_FOLDERS.items():
+                (out / s / folder).mkdir(parents=True)
+                for idx in proto[f"{split}_idx"][:, 0].astype(int):
+                    p, col = by_name[files[idx - 1]]
+                    np_name = f"{p.label:04d}_c{col // 5 + 1}_{col + 1}.png"
+                    Image.fromarray(images[s][p.label, col]).save(out / s / folder / np_name, format="PNG")
+    return _cuhk03_counts(people, protocols)
+
+
+# ----------------------------------------------------------------------------- entry point
+
+
+def make_synthetic(name: str, root: str | os.PathLike, *,
+                   size: str | SyntheticSize | Mapping[str, object] = "smoke", seed: int = 0,
+                   layout: str = "mat") -> Path:
+    """Generate dataset ``name`` under data root ``root`` in the release's on-disk layout; return its directory.
+
+    ``name``: market1501, dukemtmcreid, or cuhk03-labeled / cuhk03-detected /
+    cuhk03 (one generation serves both CUHK03 settings).  ``layout`` (CUHK03
+    only): "mat" writes cuhk03_release/cuhk-03.mat plus the two protocol
+    configs at the root; "np" writes the CUHK03-NP folders (cuhk03-np/).
+    The directory is built beside its final place and renamed into it, with
+    the marker file ``aea_synthetic.json`` (parameters and counts the parser
+    validates against).  Calling again with the same parameters is a no-op; a
+    directory without the marker (a real dataset) is never overwritten.
+    """
+    spec = resolve_size(size)
+    root = Path(root)
+    family = "cuhk03" if name.startswith("cuhk03") else name
+    if family not in ("market1501", "dukemtmcreid", "cuhk03"):
+        raise AEAError(f"unknown dataset {name!r}; choose market1501, dukemtmcreid, cuhk03-labeled or cuhk03-detected")
+    if layout not in ("mat", "np") or (layout == "np" and family != "cuhk03"):
+        raise AEAError(f"layout {layout!r} is not available for {name}; use 'mat' or (CUHK03 only) 'np'")
+    target = root / {"market1501": MARKET_DIR, "dukemtmcreid": DUKE_DIR,
+                     "cuhk03": CUHK03_RELEASE_DIR if layout == "mat" else CUHK03_NP_DIR}[family]
+    outside = [root / cuhk03_config_name(s) for s in CUHK03_SETTINGS] if target.name == CUHK03_RELEASE_DIR else []
+    params = {"generator_version": GENERATOR_VERSION, "dataset": family, "layout": layout,
+              "size": dataclasses.asdict(spec), "seed": int(seed)}
+    marker = target / MARKER_NAME
+    if marker.is_file():
+        if read_json(marker).get("params") == json.loads(json.dumps(params)) and all(p.is_file() for p in outside):
+            log.info("%s already generated with these parameters at %s", family, target)
+            return target
+    elif target.exists() or any(p.exists() for p in outside):
+        raise AEAError(f"{target} exists and is not a generated dataset (no {MARKER_NAME}); "
+                       "use another data root for generated data")
+    root.mkdir(parents=True, exist_ok=True)
+    log.info("generating %s (%s, seed %d) at %s", family, spec, seed, target)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=root))
+    tmp.chmod(0o755)  # mkdtemp makes it private; the dataset is meant to be shared
+    try:
+        if family == "cuhk03":
+            counts = _write_cuhk03(layout, tmp, spec, seed)
+        else:
+            counts = _write_folder_dataset(family, tmp, spec, seed)
+        write_json(tmp / MARKER_NAME, {"params": params, "counts": counts})
+        for path in outside:
+            os.replace(tmp / path.name, path)
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
