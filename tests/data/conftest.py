@@ -1,0 +1,45 @@
+"""Generated tiny datasets shared by the data tests (written once per session into a temp dir)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from aea.data.synthetic import make_synthetic
+
+
+@pytest.fixture(scope="session")
+def tiny_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Market, Duke and the CUHK03 .mat release (labeled + detected), tiny size, seed 0."""
+    root = tmp_path_factory.mktemp("tiny")
+    for name in ("market1501", "dukemtmcreid", "cuhk03"):
+        make_synthetic(name, root, size="tiny", seed=0)
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_np_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The CUHK03-NP folder layout (labeled + detected), tiny size, seed 0."""
+    root = tmp_path_factory.mktemp("tiny_np")
+    make_synthetic("cuhk03", root, size="tiny", seed=0, layout="np")
+    return root
+
+
+@pytest.fixture
+def copy_of(tmp_path: Path, tiny_root: Path):
+    """copy_of(*names) -> a fresh data root holding copies of those entries of the tiny root (safe to damage)."""
+
+    def copy(*names: str) -> Path:
+        root = tmp_path / "root"
+        root.mkdir(exist_ok=True)
+        for name in names:
+            src = tiny_root / name
+            if src.is_dir():
+                shutil.copytree(src, root / name, ignore=shutil.ignore_patterns("aea_split*.json", "images_*"))
+            else:
+                shutil.copy2(src, root / name)
+        return root
+
+    return copy
