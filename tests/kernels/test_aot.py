@@ -52,5 +52,5 @@ def test_no_kernel_spills_or_uses_a_stack(rows):
 def test_resources_leave_room_for_several_programs_per_sm(rows):
     for r in rows:
         assert r["num_warps"] == 4
-        assert r["registers"] <= 128, r  # >= 4 programs of 128 threads per SM
+        assert r["registers"] <= 168, r  # >= 3 programs of 128 threads fit the 64k registers of an SM
         assert r["shared_bytes"] <= 16 * 1024, r  # far below the 48 KiB default limit
