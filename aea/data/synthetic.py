@@ -234,9 +234,49 @@ def camera_styles(num_cams: int, seed: int) -> list[CameraStyle]:
 _YY, _XX = (a.astype(np.float32) + 0.5 for a in np.mgrid[0:HEIGHT, 0:WIDTH])
 
 
-def _background(cam: CameraStyle, rng: np.random.Generator) -> np.ndarray:
+_PARTS = ("torso", "trousers", "skin", "stripes", "shoes", "bag", "hat")
+
+
+@dataclass(frozen=True)
+class _Variation:
+    """Everything random about one image, drawn in one fixed order whoever is in it.
+
+    So two identities rendered from equal generators differ only where their
+    parts differ (the part-visibility test relies on it), and a CUHK03
+    detected box is the labeled image's very scene, displaced.
+    """
+
+    phase: float  # background pattern offset
+    horizon: float
+    blotches: np.ndarray  # (5, 3) low-resolution background field
+    scale: float
+    dx: float
+    dy: float
+    stride: float  # legs apart
+    swing: float  # arms
+    bag_side: float  # -1 left, 1 right
+    jitter: dict[str, np.ndarray]  # part -> colour offset (3,)
+    occluder: tuple[bool, bool, np.ndarray, float, float, float, float]  # on, pole, colour, h, w, y, x fractions
+    gain: float
+    noise: np.ndarray  # (HEIGHT, WIDTH, 3)
+
+    @classmethod
+    def draw(cls, rng: np.random.Generator, occlusion: float) -> "_Variation":
+        return cls(
+            phase=float(rng.uniform(0, 1)), horizon=float(rng.uniform(-6, 6)),
+            blotches=rng.uniform(0, 1, size=(5, 3)).astype(np.float32),
+            scale=float(rng.uniform(0.95, 1.05)), dx=float(rng.uniform(-3, 3)), dy=float(rng.uniform(-3, 3)),
+            stride=float(rng.uniform(-4, 4)), swing=float(rng.uniform(-2, 2)), bag_side=float(rng.choice([-1.0, 1.0])),
+            jitter={part: rng.uniform(-10, 10, size=3).astype(np.float32) for part in _PARTS},
+            occluder=(bool(rng.random() < occlusion), bool(rng.random() < 0.5),
+                      rng.uniform(20, 235, size=3).astype(np.float32), *(float(v) for v in rng.random(4))),
+            gain=float(rng.uniform(0.9, 1.1)), noise=rng.normal(0, 4, size=(HEIGHT, WIDTH, 3)).astype(np.float32),
+        )
+
+
+def _background(cam: CameraStyle, var: _Variation) -> np.ndarray:
     p = cam.period
-    ph = rng.uniform(0, p)
+    ph = var.phase * p
     t = cam.texture
     if t == 0:
         w = ((_YY + ph) // (p / 2)) % 2
@@ -247,84 +287,78 @@ def _background(cam: CameraStyle, rng: np.random.Generator) -> np.ndarray:
     elif t == 3:
         w = ((_XX + _YY + ph) // (p / 2)) % 2
     elif t == 4:
-        w = (_YY > 60 + 2 * p + rng.uniform(-6, 6)).astype(np.float32)
+        w = _YY > 60 + 2 * p + var.horizon
     else:
-        grid = rng.uniform(0, 1, size=(5, 3)).astype(np.float32)
-        w = np.asarray(Image.fromarray(grid).resize((WIDTH, HEIGHT), Image.BILINEAR))
+        w = np.asarray(Image.fromarray(var.blotches).resize((WIDTH, HEIGHT), Image.BILINEAR))
     w = w.astype(np.float32)[..., None]
     return cam.colours[0] * (1 - w) + cam.colours[1] * w
 
 
-def _jitter(colour: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    return colour + rng.uniform(-10, 10, size=3).astype(np.float32)
-
-
-def _draw_person(img: np.ndarray, who: Identity, cam: CameraStyle, rng: np.random.Generator,
+def _draw_person(img: np.ndarray, who: Identity, cam: CameraStyle, var: _Variation,
                  shift: tuple[float, float], zoom: float) -> None:
     """Paint ``who`` onto ``img`` in place. Canonical person: 120 units tall, centred at u = 0."""
-    s = cam.scale * zoom * rng.uniform(0.95, 1.05)
-    top = (HEIGHT - 120 * s) / 2 + cam.dy + rng.uniform(-3, 3) + shift[1]
-    cx = WIDTH / 2 + cam.dx + rng.uniform(-3, 3) + shift[0]
+    s = cam.scale * zoom * var.scale
+    top = (HEIGHT - 120 * s) / 2 + cam.dy + var.dy + shift[1]
+    cx = WIDTH / 2 + cam.dx + var.dx + shift[0]
     u = (_XX - cx) / s
     v = (_YY - top) / s
-    stride = rng.uniform(-4, 4)
-    du = stride * np.clip((v - 62) / 44, 0, 1)
+    du = var.stride * np.clip((v - 62) / 44, 0, 1)
     ul, ur = u + du, u - du  # legs swing in opposite directions
+    colour = {part: palette[index] + var.jitter[part] for part, palette, index in (
+        ("torso", TORSO_COLOURS, who.torso), ("trousers", TROUSER_COLOURS, who.trousers),
+        ("skin", SKIN_COLOURS, who.skin), ("shoes", SHOE_COLOURS, who.shoes),
+        ("bag", BAG_COLOURS, who.bag), ("hat", HAT_COLOURS, who.hat))}
 
     def box(x, u0, u1, v0, v1):
         return (x >= u0) & (x < u1) & (v >= v0) & (v < v1)
 
-    torso = _jitter(TORSO_COLOURS[who.torso], rng)
-    trousers = _jitter(TROUSER_COLOURS[who.trousers], rng)
-    skin = _jitter(SKIN_COLOURS[who.skin], rng)
     legs = box(u, -12, 12, 60, 70) | box(ul, -12, -1, 60, 106) | box(ur, 1, 12, 60, 106)
-    img[legs] = trousers
+    img[legs] = colour["trousers"]
     if STRIPES[who.stripes] != "none":
         light = TROUSER_COLOURS[who.trousers].mean() > 110
-        stripe = _jitter(np.array([40, 40, 40] if light else [230, 230, 230], np.float32), rng)
+        stripe = np.array([40, 40, 40] if light else [230, 230, 230], np.float32) + var.jitter["stripes"]
         if STRIPES[who.stripes] == "vertical":
             img[box(ul, -12, -7, 64, 104) | box(ur, 7, 12, 64, 104)] = stripe
         else:
             img[legs & (v >= 82) & (v < 92)] = stripe
-    img[box(ul, -13, -1, 105, 116) | box(ur, 1, 13, 105, 116)] = _jitter(SHOE_COLOURS[who.shoes], rng)
-    swing = rng.uniform(-2, 2)
-    arms = box(u + swing, -18, -13, 22, 56) | box(u - swing, 13, 18, 22, 56)
-    img[arms] = torso * 0.85
-    img[box(u + swing, -18, -13, 56, 62) | box(u - swing, 13, 18, 56, 62)] = skin
-    img[box(u, -13, 13, 20, 61)] = torso
+    img[box(ul, -13, -1, 105, 116) | box(ur, 1, 13, 105, 116)] = colour["shoes"]
+    img[box(u + var.swing, -18, -13, 22, 56) | box(u - var.swing, 13, 18, 22, 56)] = colour["torso"] * 0.85
+    img[box(u + var.swing, -18, -13, 56, 62) | box(u - var.swing, 13, 18, 56, 62)] = colour["skin"]
+    img[box(u, -13, 13, 20, 61)] = colour["torso"]
     if who.bag:
-        side = rng.choice([-1.0, 1.0])
-        bag = _jitter(BAG_COLOURS[who.bag], rng)
-        strap = (np.abs((u * side) - (-10 + (v - 20) * 26 / 22)) < 1.6) & (v >= 20) & (v < 42)
-        img[strap | box(u * side, 12, 23, 40, 64)] = bag
-    img[(u / 7) ** 2 + ((v - 12) / 9) ** 2 <= 1] = skin
+        side_u = u * var.bag_side
+        strap = (np.abs(side_u - (-10 + (v - 20) * 26 / 22)) < 1.6) & (v >= 20) & (v < 42)
+        img[strap | box(side_u, 12, 23, 40, 64)] = colour["bag"]
+    head = (u / 7) ** 2 + ((v - 12) / 9) ** 2 <= 1
+    img[head] = colour["skin"]
     if who.hat:
-        img[box(u, -9, 9, 1, 10) | box(u, -11, 11, 8, 11)] = _jitter(HAT_COLOURS[who.hat], rng)
+        img[box(u, -9, 9, 1, 10) | box(u, -11, 11, 8, 11)] = colour["hat"]
     else:
-        img[((u / 7) ** 2 + ((v - 12) / 9) ** 2 <= 1) & (v < 8)] = HAIR_COLOUR
+        img[head & (v < 8)] = HAIR_COLOUR
 
 
-def _occlude(img: np.ndarray, rng: np.random.Generator) -> None:
-    colour = rng.uniform(20, 235, size=3).astype(np.float32)
-    if rng.random() < 0.5:  # a block (car, bin, another person's back)
-        h, w = rng.integers(28, 52), rng.integers(24, WIDTH + 1)
-        y, x = rng.integers(30, HEIGHT - h + 1), rng.integers(0, WIDTH - w + 1)
-        img[y:y + h, x:x + w] = colour
-    else:  # a pole
-        w = rng.integers(8, 15)
-        x = rng.integers(0, WIDTH - w + 1)
+def _occlude(img: np.ndarray, var: _Variation) -> None:
+    _, pole, colour, fh, fw, fy, fx = var.occluder
+    if pole:
+        w = 8 + int(fw * 7)
+        x = int(fx * (WIDTH - w + 1))
         img[:, x:x + w] = colour
+    else:  # a block: a car, a bin, another person's back
+        h, w = 28 + int(fh * 24), 24 + int(fw * (WIDTH - 23))
+        y, x = 30 + int(fy * (HEIGHT - h - 29)), int(fx * (WIDTH - w + 1))
+        img[y:y + h, x:x + w] = colour
 
 
 def render(who: Identity | None, cam: CameraStyle, rng: np.random.Generator, *,
            shift: tuple[float, float] = (0.0, 0.0), zoom: float = 1.0, occlusion: float = 0.0) -> np.ndarray:
     """One (HEIGHT, WIDTH, 3) uint8 image of ``who`` (None: background only) seen by ``cam``."""
-    img = _background(cam, rng)
+    var = _Variation.draw(rng, occlusion)
+    img = _background(cam, var)
     if who is not None:
-        _draw_person(img, who, cam, rng, shift, zoom)
-    if rng.random() < occlusion:
-        _occlude(img, rng)
-    img = img * cam.gain * rng.uniform(0.9, 1.1) + rng.normal(0, 4, size=img.shape).astype(np.float32)
+        _draw_person(img, who, cam, var, shift, zoom)
+    if var.occluder[0]:
+        _occlude(img, var)
+    img = img * cam.gain * var.gain + var.noise
     return np.clip(img + 0.5, 0, 255).astype(np.uint8)
 
 
