@@ -1,0 +1,68 @@
+"""Loaders: the contract's batch dicts, independence of num_workers, resume, test order."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from aea.data.datasets import load_dataset
+from aea.data.loaders import build_test_loader, build_train_loader
+from aea.data.transforms import load_image, to_normalized_tensor
+
+
+@pytest.fixture(scope="module")
+def split(tiny_root: Path):
+    return load_dataset("market1501", tiny_root)
+
+
+def epoch_batches(split, epoch: int, num_workers: int = 0) -> list[dict[str, torch.Tensor]]:
+    return list(build_train_loader(split.train, p=4, k=2, height=64, width=32, seed=5, epoch=epoch,
+                                   num_workers=num_workers))
+
+
+def assert_same(a: list[dict], b: list[dict]) -> None:
+    assert len(a) == len(b)
+    for x, y in zip(a, b):
+        assert x.keys() == y.keys() and all(torch.equal(x[k], y[k]) for k in x)
+
+
+def test_train_batches_follow_the_contract(split) -> None:
+    batches = epoch_batches(split, 0)
+    assert len(batches) == 16 // 4
+    for batch in batches:
+        assert set(batch) == {"images", "pids", "camids", "indices", "flipped"}
+        assert batch["images"].shape == (8, 3, 64, 32) and batch["images"].dtype == torch.float32
+        assert batch["flipped"].dtype == torch.bool
+        for key in ("pids", "camids", "indices"):
+            assert batch[key].dtype == torch.long and batch[key].shape == (8,)
+        for i, index in enumerate(batch["indices"].tolist()):
+            record = split.train[index]
+            assert (batch["pids"][i], batch["camids"][i]) == (record.pid, record.camid)
+            plain = to_normalized_tensor(load_image(record.path), 64, 32)  # flip is the only augmentation
+            expected = torch.flip(plain, dims=(2,)) if batch["flipped"][i] else plain
+            assert torch.equal(batch["images"][i], expected)
+    assert len({pid for b in batches for pid in b["pids"].tolist()}) == 16  # every identity once
+
+
+def test_batches_do_not_depend_on_num_workers(split) -> None:
+    assert_same(epoch_batches(split, 1, num_workers=0), epoch_batches(split, 1, num_workers=2))
+
+
+def test_a_resumed_run_sees_the_same_batches(split) -> None:
+    straight = [epoch_batches(split, e) for e in range(3)]
+    resumed = epoch_batches(split, 2)  # a fresh process starting at epoch 2
+    assert_same(straight[2], resumed)
+    assert not torch.equal(straight[1][0]["indices"], straight[2][0]["indices"])
+
+
+def test_test_loader_keeps_listing_order_without_augmentation(split) -> None:
+    batches = list(build_test_loader(split.gallery, height=64, width=32, batch_size=10))
+    assert [len(b["indices"]) for b in batches] == [10, 10, 10, 6]
+    assert all(set(b) == {"images", "pids", "camids", "indices"} for b in batches)
+    assert torch.cat([b["indices"] for b in batches]).tolist() == list(range(36))
+    assert torch.cat([b["pids"] for b in batches]).tolist() == [r.pid for r in split.gallery]
+    assert torch.cat([b["camids"] for b in batches]).tolist() == [r.camid for r in split.gallery]
+    first = to_normalized_tensor(load_image(split.gallery[0].path), 64, 32)
+    assert torch.equal(batches[0]["images"][0], first)
