@@ -196,24 +196,36 @@ def _extract_cuhk03(mat_path: Path, setting: str, images_dir: Path) -> None:
     except OSError as e:
         raise AEAError(f"cannot read {mat_path} as a MATLAB v7.3 (HDF5) file ({e}); "
                        "re-download cuhk03_release") from None
-    images_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        images_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise AEAError(f"cannot create {images_dir} ({e.strerror}); the CUHK03 images are extracted there once: "
+                       f"make {images_dir.parent} writable") from None
     with f:
         if setting not in f:
             raise AEAError(f"{mat_path} has no field '{setting}'; "
                            "use the original cuhk-03.mat (fields labeled, detected)")
-        cells = [_pair_cell(f, ref, mat_path) for ref in np.asarray(f[setting][()]).ravel()]
-        total = sum(c.size for c in cells)
-        with tqdm(total=total, desc=f"extracting CUHK03 {setting}", unit="img", disable=None) as bar:
-            for pair, cell in enumerate(cells, 1):
-                for person, row in enumerate(cell, 1):
-                    for col, ref in enumerate(row):
-                        bar.update()
-                        img = _read_image(f, ref, mat_path)
-                        if img is not None:
-                            name = f"{pair}_{person:03d}_{1 if col < 5 else 2}_{col + 1:02d}.png"
-                            with atomic_path(images_dir / name) as tmp:
-                                Image.fromarray(img).save(tmp, format="PNG")
+        try:
+            _write_pngs(f, setting, mat_path, images_dir)
+        except OSError as e:
+            raise AEAError(f"extracting {mat_path} into {images_dir} failed ({e}); "
+                           "re-download the .mat if it is truncated, or free disk space") from None
     write_json(stamp_path, stamp)
+
+
+def _write_pngs(f: h5py.File, setting: str, mat_path: Path, images_dir: Path) -> None:
+    cells = [_pair_cell(f, ref, mat_path) for ref in np.asarray(f[setting][()]).ravel()]
+    total = sum(c.size for c in cells)
+    with tqdm(total=total, desc=f"extracting CUHK03 {setting}", unit="img", disable=None) as bar:
+        for pair, cell in enumerate(cells, 1):
+            for person, row in enumerate(cell, 1):
+                for col, ref in enumerate(row):
+                    bar.update()
+                    img = _read_image(f, ref, mat_path)
+                    if img is not None:
+                        name = f"{pair}_{person:03d}_{1 if col < 5 else 2}_{col + 1:02d}.png"
+                        with atomic_path(images_dir / name) as tmp:
+                            Image.fromarray(img).save(tmp, format="PNG")
 
 
 def _mat_string(value: object) -> str:
@@ -289,8 +301,11 @@ def _read_cache(path: Path, name: str, signature: str) -> _Parsed | None:
     if cache.get("version") != CACHE_VERSION or cache.get("dataset") != name or cache.get("signature") != signature:
         return None
     base = path.parent
-    splits = [[Record(str(base / rel), int(pid), int(cam)) for rel, pid, cam in cache[k]] for k in SPLIT_FOLDERS]
-    return splits[0], splits[1], splits[2], int(cache["junk_images"])
+    try:
+        splits = [[Record(str(base / rel), int(pid), int(cam)) for rel, pid, cam in cache[k]] for k in SPLIT_FOLDERS]
+        return splits[0], splits[1], splits[2], int(cache["junk_images"])
+    except (KeyError, TypeError, ValueError):  # damaged: parse again
+        return None
 
 
 def _write_cache(path: Path, name: str, signature: str, splits: tuple[list[Record], list[Record], list[Record]],

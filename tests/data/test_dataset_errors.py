@@ -133,3 +133,27 @@ def test_config_listing_an_image_the_mat_does_not_have(copy_of) -> None:
     scipy.io.savemat(config, fields)
     message = error_of("cuhk03-labeled", root)
     assert "5_999_1_01.png" in message and "cuhk-03.mat" in message and "do not belong together" in message
+
+
+def test_unwritable_release_folder_for_the_extraction(copy_of, monkeypatch) -> None:
+    root = copy_of(CUHK03_RELEASE_DIR, *CONFIGS)
+
+    def refuse(self, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "mkdir", refuse)
+    message = error_of("cuhk03-labeled", root)
+    assert f"cannot create {root.resolve() / CUHK03_RELEASE_DIR / 'images_labeled'}" in message
+    assert "writable" in message
+
+
+def test_read_only_data_root_loads_without_a_cache(copy_of, monkeypatch, caplog) -> None:
+    root = copy_of(MARKET_DIR)
+
+    def refuse(path, obj):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(datasets, "write_json", refuse)
+    assert len(load_dataset("market1501", root).query) == 32
+    assert "could not write the split cache" in caplog.text
+    assert not (root / MARKET_DIR / "aea_split.json").exists()
