@@ -64,7 +64,12 @@ DOCUMENTED_COUNTS: dict[str, dict[str, int]] = {
     "cuhk03-labeled": dict(zip(COUNT_KEYS, (7368, 767, 1400, 700, 5328, 0))),
     "cuhk03-detected": dict(zip(COUNT_KEYS, (7365, 767, 1400, 700, 5332, 0))),
 }
-_FIX_ROOT = "set AEA_DATA or --data-root to the folder holding the datasets, or run `aea data make-synthetic`"
+
+
+def _fix_root(root: Path, name: str | None = None) -> str:
+    dataset = f" --dataset {name}" if name else ""
+    return (f"set AEA_DATA or --data-root to the folder holding the datasets, "
+            f"or generate stand-ins with `aea data make-synthetic{dataset} --root {root}`")
 
 
 class Record(NamedTuple):
@@ -337,10 +342,10 @@ def _check_images(records: list[Record]) -> None:
             raise unreadable_image(r.path, e) from None
 
 
-def _relabel(train: list[Record]) -> tuple[list[Record], int]:
-    pids = sorted({r.pid for r in train})
-    label = {pid: i for i, pid in enumerate(pids)}
-    return [Record(r.path, label[r.pid], r.camid) for r in train], len(pids)
+def _relabel(train: list[Record]) -> list[Record]:
+    """Training pids -> 0..N-1 in the order of the original pids."""
+    label = {pid: i for i, pid in enumerate(sorted({r.pid for r in train}))}
+    return [Record(r.path, label[r.pid], r.camid) for r in train]
 
 
 def observed_counts(train: list[Record], query: list[Record], gallery: list[Record], junk: int) -> dict[str, int]:
@@ -367,7 +372,7 @@ def _expected_counts(name: str, marker: Path) -> tuple[dict[str, int], str, str]
 
 @dataclass(frozen=True)
 class _Source:
-    """Where one setting's files are and how to parse them."""
+    """Where one setting's files, split cache and generation marker are."""
 
     dataset_dir: Path  # shown in messages; Split.root
     cache: Path
@@ -381,7 +386,7 @@ def _locate(name: str, root: Path) -> tuple[_Source, list[Path], list[Path], Cal
         dataset_dir = root / (MARKET_DIR if name == "market1501" else DUKE_DIR)
         if not dataset_dir.is_dir():
             raise AEAError(f"{name} not found: expected {dataset_dir}/ with {', '.join(SPLIT_FOLDERS.values())}; "
-                           f"put the release there, {_FIX_ROOT} {name}")
+                           f"put the release there, {_fix_root(root, name)}")
         folders = _require_folders(dataset_dir)
         source = _Source(dataset_dir, dataset_dir / "aea_split.json", dataset_dir / MARKER_NAME, f"{name} folders")
         return source, folders, [], lambda: _parse_folders(dataset_dir, _FORMATS[name])
@@ -399,7 +404,7 @@ def _locate(name: str, root: Path) -> tuple[_Source, list[Path], list[Path], Cal
     mat_path, config = release / CUHK03_MAT, root / cuhk03_config_name(setting)
     if not release.is_dir() and not config.exists():
         raise AEAError(f"{name} not found: expected {np_dir}/{setting}/ (CUHK03-NP) or {mat_path} with {config}; "
-                       f"put the release there, {_FIX_ROOT} {name}")
+                       f"put the release there, {_fix_root(root, name)}")
     for path in (mat_path, config):
         if not path.is_file():
             raise AEAError(f"wrong layout: {path} is missing (CUHK03 needs {CUHK03_RELEASE_DIR}/{CUHK03_MAT} and "
@@ -417,7 +422,7 @@ def load_dataset(name: str, root: str | os.PathLike, *, check_counts: bool = Tru
         raise AEAError(f"unknown dataset {name!r}; choose one of {', '.join(DATASET_NAMES)}")
     root = Path(root).expanduser().resolve()
     if not root.is_dir():
-        raise AEAError(f"data root {root} does not exist; {_FIX_ROOT}")
+        raise AEAError(f"data root {root} does not exist; {_fix_root(root)}")
     source, folders, files, parse = _locate(name, root)
     signature = _signature(folders, files)
     cached = _read_cache(source.cache, name, signature)
@@ -427,7 +432,7 @@ def load_dataset(name: str, root: str | os.PathLike, *, check_counts: bool = Tru
     else:
         train, query, gallery, junk = parse()
         _check_images(train + query + gallery)
-        train, _ = _relabel(train)
+        train = _relabel(train)
         _write_cache(source.cache, name, signature, (train, query, gallery), junk)
     counts = observed_counts(train, query, gallery, junk)
     if check_counts:
