@@ -38,6 +38,6 @@ def attention_erase(
         return attention_erase_reference(features, images, ratio, fill)
     if not triton_usable(images.device):
         raise AEAError("the Triton erase backend needs a CUDA device or TRITON_INTERPRET=1; use --erase-backend reference")
-    from kernels.attention_erase import attention_erase_triton
+    from kernels.fused_erase import attention_erase_triton
 
     return attention_erase_triton(features, images, ratio, fill)

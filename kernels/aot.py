@@ -93,7 +93,7 @@ def _args(kernel: str, C: int, h: int, w: int, H: int, W: int, cfg, feature_dtyp
 
 def launches() -> dict[Launch, list[str]]:
     """Every distinct compiled variant the launcher would use for ``SHAPES`` x ``BATCHES`` x dtypes x ``ARCHS``."""
-    from kernels.attention_erase import launch_config
+    from kernels.fused_erase import launch_config
 
     found: dict[Launch, list[str]] = {}
     for name, (C, h, w, H, W) in SHAPES.items():
@@ -157,7 +157,7 @@ def compile_launch(launch: Launch) -> tuple[str, int, int]:
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
 
-    from kernels import attention_erase as ae
+    from kernels import fused_erase as ae
 
     fn = {"reduce": ae._reduce_kernel, "erase": ae._erase_kernel}.get(launch.kernel, ae._hist_kernel)
     if not isinstance(fn, triton.runtime.jit.JITFunction):

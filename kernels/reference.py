@@ -26,6 +26,8 @@ def num_erased(ratio: float, num_pixels: int) -> int:
     """Pixels to erase for ``ratio`` percent of ``num_pixels``; refuses R outside (0, 100)."""
     if not 0.0 < float(ratio) < 100.0:
         raise AEAError(f"erase ratio R={ratio} is outside (0, 100); set R to a percentage such as 10 or 20")
+    if num_pixels < 2:
+        raise AEAError(f"cannot erase a share of images with fewer than 2 pixels ({num_pixels}); use larger inputs")
     return min(max(round(float(ratio) / 100.0 * num_pixels), 1), num_pixels - 1)
 
 

@@ -81,7 +81,7 @@ def test_reference_speed(benchmark, capsys, B, dtype):
 
     erased, mask = benchmark(run)
     assert mask.flatten(1).sum(1).min().item() >= round(RATIO / 100 * H * W)
-    from kernels.attention_erase import bytes_moved  # imports triton: only inside tests
+    from kernels.fused_erase import bytes_moved  # imports triton: only inside tests
 
     moved = bytes_moved(B, C, h, w, H, W, dtype)
     _report(capsys, [f"reference on {DEVICE}: B={B} {dtype} median {benchmark.stats.stats.median * 1e3:.2f} ms; "
@@ -91,7 +91,7 @@ def test_reference_speed(benchmark, capsys, B, dtype):
 @pytest.mark.skipif(DEVICE.type != "cuda", reason="needs CUDA: the compiled Triton kernel only runs on a GPU")
 @pytest.mark.parametrize("B,dtype", CASES, ids=[f"B{B}-{str(d)[6:]}" for B, d in CASES])
 def test_kernel_speed(benchmark, capsys, copy_bandwidth, B, dtype):
-    from kernels.attention_erase import attention_erase_triton, bytes_moved, interpreter_active
+    from kernels.fused_erase import attention_erase_triton, bytes_moved, interpreter_active
 
     if interpreter_active():
         pytest.skip("TRITON_INTERPRET=1 in this process; run `pytest tests/benchmarks --benchmark-only` without it")

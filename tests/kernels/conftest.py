@@ -31,7 +31,7 @@ pytest.importorskip("triton", reason="the Triton kernels need the triton package
 @pytest.fixture(scope="session")
 def device() -> torch.device:
     """Where the kernels run: CPU under the interpreter, else CUDA."""
-    from kernels.attention_erase import interpreter_active
+    from kernels.fused_erase import interpreter_active
 
     if interpreter_active():
         return torch.device("cpu")

@@ -42,8 +42,6 @@ PyTorch's, so random inputs may differ in the last bit of A).
 
 from __future__ import annotations
 
-import sys
-import types
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,24 +50,8 @@ import triton
 import triton.language as tl
 from triton.runtime.interpreter import InterpretedFunction
 
-import kernels
 from aea.errors import AEAError
 from kernels.reference import Fill, fill_tensor, num_erased
-
-# Python binds a loaded submodule on its package, so importing this module replaces the package's
-# dispatch function ``kernels.attention_erase`` (kernels/__init__.py) with this module.  Until one of
-# the two is renamed, calling this module forwards to that function so ``kernels.attention_erase(...)``
-# and ``from kernels import attention_erase`` keep working whatever the import order.
-if "_dispatch" not in globals():  # a reload keeps the function found on first import
-    _dispatch = kernels.attention_erase
-
-
-class _DispatchingModule(types.ModuleType):
-    def __call__(self, *args, **kwargs):
-        return _dispatch(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _DispatchingModule
 
 #: Histogram words per image: pass 0 (2048 bins) + pass 1 (1024) + pass 2 (1024).
 HIST_WORDS = 4096
@@ -262,12 +244,12 @@ def interpreter_active() -> bool:
     """True when the kernels run in Triton's CPU interpreter (TRITON_INTERPRET=1 when triton was imported).
 
     Triton fixes the mode per process at import: ``triton.language``'s own helpers and these kernels
-    must agree, so a variable set between ``import triton`` and ``import kernels.attention_erase`` is refused.
+    must agree, so a variable set between ``import triton`` and ``import kernels.fused_erase`` is refused.
     """
     kernels_interpreted = isinstance(_reduce_kernel, InterpretedFunction)
     if kernels_interpreted != isinstance(tl.zeros, InterpretedFunction):
         raise AEAError(
-            "TRITON_INTERPRET changed between `import triton` and `import kernels.attention_erase`; "
+            "TRITON_INTERPRET changed between `import triton` and `import kernels.fused_erase`; "
             "set it before anything imports triton"
         )
     return kernels_interpreted
