@@ -10,7 +10,8 @@
 
 from aea.config import load_profile
 
-PROFILE = load_profile(config.get("profile", "smoke"))
+PROFILE_ARG = config.get("profile", "smoke")  # a profile name or a YAML path
+PROFILE = load_profile(PROFILE_ARG)
 RUNS = f"results/runs/{PROFILE.name}"
 PAPER_DIR = "results/paper"
 

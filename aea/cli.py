@@ -12,9 +12,7 @@ import logging
 import sys
 from pathlib import Path
 
-import torch
-
-from aea.config import DATASETS, METHODS, Profile, load_profile, parse_overrides, resolve
+from aea.config import DATASETS, METHODS, Profile, data_root, load_profile, parse_overrides, resolve
 from aea.errors import AEAError
 from aea.io import write_json
 
@@ -23,6 +21,8 @@ log = logging.getLogger("aea")
 
 def set_threads(threads: int | None) -> None:
     if threads:
+        import torch
+
         torch.set_num_threads(threads)
 
 
@@ -55,7 +55,6 @@ def cmd_data(args: argparse.Namespace) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    from aea.config import data_root
     from aea.data.datasets import load_dataset
     from aea.train import train
 
@@ -67,25 +66,38 @@ def cmd_train(args: argparse.Namespace) -> None:
     model = train(cfg, split, Path(args.out), overrides=overrides,
                   baseline1_dir=Path(args.baseline1) if args.baseline1 else None)
     log.info("model written to %s", model)
+    if args.evaluate:
+        evaluate_and_write(Path(args.out), split, cfg.device)
+
+
+def evaluate_and_write(run_dir: Path, split, device: str) -> None:
+    from aea.evaluate import METRICS_FILE, evaluate_run
+
+    metrics = evaluate_run(run_dir, split, device=device)
+    write_json(run_dir / METRICS_FILE, metrics)
+    log.info("%s %s: rank-1 %.1f%%, mAP %.1f%% (official) / %.1f%% (non-interpolated) -> %s", metrics["dataset"],
+             metrics["method"], 100 * metrics["rank1"], 100 * metrics["map_official"],
+             100 * metrics["map_noninterp"], run_dir / METRICS_FILE)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    from aea.config import config_from_dict, data_root
     from aea.data.datasets import load_dataset
-    from aea.evaluate import METRICS_FILE, evaluate_run
+
+    cfg = run_config(Path(args.run))
+    set_threads(args.threads)
+    split = load_dataset(cfg.dataset, data_root(cfg.data_root))
+    evaluate_and_write(Path(args.run), split, args.device or cfg.device)
+
+
+def run_config(run_dir: Path):
+    """The resolved config of the run in ``run_dir``."""
+    from aea.config import config_from_dict
     from aea.io import read_yaml
     from aea.train import CONFIG_FILE
 
-    run_dir = Path(args.run)
     if not (run_dir / CONFIG_FILE).is_file():
         raise AEAError(f"{run_dir} is not a run directory (no {CONFIG_FILE}); pass the --out of `aea train`")
-    cfg = config_from_dict(read_yaml(run_dir / CONFIG_FILE))
-    set_threads(args.threads)
-    split = load_dataset(cfg.dataset, data_root(cfg.data_root))
-    metrics = evaluate_run(run_dir, split, device=args.device or cfg.device)
-    write_json(run_dir / METRICS_FILE, metrics)
-    log.info("%s %s: rank-1 %.1f%%, mAP %.1f%% (official) / %.1f%% (non-interpolated)", cfg.dataset, cfg.method,
-             100 * metrics["rank1"], 100 * metrics["map_official"], 100 * metrics["map_noninterp"])
+    return config_from_dict(read_yaml(run_dir / CONFIG_FILE))
 
 
 def cmd_table(args: argparse.Namespace) -> None:
@@ -104,16 +116,11 @@ def cmd_compare(args: argparse.Namespace) -> None:
 
 
 def cmd_show(args: argparse.Namespace) -> None:
-    from aea.config import config_from_dict, data_root
-    from aea.data.datasets import load_dataset
-    from aea.io import read_yaml
     from aea import show
-    from aea.train import CONFIG_FILE
+    from aea.data.datasets import load_dataset
 
     run_dir = Path(args.run)
-    if not (run_dir / CONFIG_FILE).is_file():
-        raise AEAError(f"{run_dir} is not a run directory (no {CONFIG_FILE}); pass the --out of `aea train`")
-    cfg = config_from_dict(read_yaml(run_dir / CONFIG_FILE))
+    cfg = run_config(run_dir)
     split = load_dataset(cfg.dataset, data_root(cfg.data_root))
     out = Path(args.out or run_dir / f"{args.what}.png")
     if args.what == "ranks":
@@ -148,6 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--baseline1", help="finished Baseline-1 run (Baseline 4 and AOS)")
     train.add_argument("--pretrained", help="ImageNet weights file, or 'torchvision-cache'")
     train.add_argument("--threads", type=int, help="CPU threads for torch")
+    train.add_argument("--evaluate", action="store_true", help="then evaluate and write metrics.json")
     train.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. erase_ratio=20")
     train.set_defaults(func=cmd_train)
 

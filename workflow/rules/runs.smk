@@ -1,4 +1,4 @@
-# One training and one evaluation per (dataset, run name, seed). The run name encodes the method and
+# One job per (dataset, run name, seed): training, then evaluation into metrics.json. The run name encodes the method and
 # its overrides (aea.config.run_name), so any run can also be asked for by path, e.g.
 #   snakemake --cores all results/runs/smoke/market1501/aea-erase_ratio_15/seed0/metrics.json
 
@@ -40,7 +40,8 @@ rule train:
     input:
         unpack(train_inputs),
     output:
-        f"{RUNS}/{{dataset}}/{{run}}/seed{{seed}}/model.pt",
+        model=f"{RUNS}/{{dataset}}/{{run}}/seed{{seed}}/model.pt",
+        metrics=f"{RUNS}/{{dataset}}/{{run}}/seed{{seed}}/metrics.json",
     log:
         f"{RUNS}/{{dataset}}/{{run}}/seed{{seed}}/train.log",
     params:
@@ -50,21 +51,5 @@ rule train:
     resources:
         gpu=GPUS,
     shell:
-        "aea train --profile {PROFILE.name} --dataset {wildcards.dataset} --seed {wildcards.seed}"
+        "aea train --profile {PROFILE_ARG} --dataset {wildcards.dataset} --seed {wildcards.seed} --evaluate"
         " --out {params.out} --threads {threads} {params.args} > {log} 2>&1 || (tail -n 1 {log} >&2; exit 1)"
-
-
-rule evaluate:
-    input:
-        f"{RUNS}/{{dataset}}/{{run}}/seed{{seed}}/model.pt",
-    output:
-        f"{RUNS}/{{dataset}}/{{run}}/seed{{seed}}/metrics.json",
-    log:
-        f"{RUNS}/{{dataset}}/{{run}}/seed{{seed}}/evaluate.log",
-    params:
-        out=lambda w: run_dir(w.dataset, w.run, w.seed),
-    threads: TRAIN_THREADS
-    resources:
-        gpu=GPUS,
-    shell:
-        "aea evaluate --run {params.out} --threads {threads} > {log} 2>&1 || (tail -n 1 {log} >&2; exit 1)"
