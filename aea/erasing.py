@@ -36,6 +36,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from aea.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from aea.errors import AEAError
 from aea.io import atomic_path
 from kernels import attention_erase
@@ -43,8 +44,6 @@ from kernels.reference import Fill, apply_mask, attention_map, fill_tensor, num_
 
 log = logging.getLogger(__name__)
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 # ITU-R BT.601 luma weights for R, G, B.
 LUMA_601 = (0.299, 0.587, 0.114)
 

@@ -19,14 +19,13 @@ import numpy as np
 from matplotlib.figure import Figure
 from PIL import Image, ImageDraw, ImageFont
 
+from aea.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from aea.errors import AEAError
 from aea.io import atomic_path
 
 DPI = 128
 PANEL_W, PANEL_H = 128, 256          # pixels per image panel (the paper's 256x128 input)
 SWEEP_W, SWEEP_H = 512, 384          # pixels per metric panel of a sweep plot
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 # rank list layout (pixels)
 TILE_W, TILE_H = 64, 128
