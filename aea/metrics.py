@@ -8,7 +8,8 @@ For every query the gallery is split into
 A query without any good image is counted (``num_query``) but excluded from CMC and mAP.
 
 Ranks follow a *stable* sort of the distances: equal distances keep gallery order,
-as MATLAB's ``sort`` does in the official evaluation.  Two average precisions:
+as MATLAB's ``sort`` does in the official evaluation.  Distances may be +-inf (say, to
+rule pairs out); NaN is an error.  Two average precisions:
   * ``official``: the Market-1501 release's ``compute_AP.m``, a trapezoid rule over the
     precision-recall curve: AP = sum over good i (1-based, in rank order) of
     (1/ngood) * (p_prev + p_i) / 2 with p_i = i / (r_i + 1) and p_prev = (i - 1) / r_i,
@@ -175,8 +176,8 @@ def _as_distance_tensor(distmat: ArrayLike, shape: tuple[int, int]) -> torch.Ten
     return dist
 
 
-def _nonfinite_error() -> AEAError:
-    return AEAError("distance matrix contains NaN or inf; check the features (NaN loss? empty images?)")
+def _nan_error() -> AEAError:
+    return AEAError("distance matrix contains NaN; check the features (NaN loss? empty images?)")
 
 
 # ----------------------------------------------------------------------- AP and CMC
@@ -256,8 +257,8 @@ def evaluate_ranking_loop(
     qp, gp, qc, gc = _check_labels(q_pids, g_pids, q_camids, g_camids)
     max_rank = _check_max_rank(max_rank)
     dist = _as_distance_tensor(distmat, (len(qp), len(gp))).cpu().numpy()
-    if not np.isfinite(dist).all():
-        raise _nonfinite_error()
+    if np.isnan(dist).any():
+        raise _nan_error()
     order = np.argsort(dist, axis=1, kind="stable")
     first, ap_off, ap_non, valid = [], [], [], []
     for q in range(len(qp)):
@@ -285,9 +286,10 @@ def evaluate_ranking_loop(
 
 # ------------------------------------------------------------------------ fast path
 
-_NUM_BINS = 1024  # bins spanning a query's good distances; more bins, fewer exact fix-ups
+_NUM_BINS = 512  # bins spanning a query's good distances; more bins, fewer exact fix-ups
 _OVERFLOW = _NUM_BINS + 4  # the bin of everything beyond the good distances' bins
-_TABLE = _NUM_BINS + 5  # histogram width
+_PADDING = _NUM_BINS + 5  # the "bin" of the padding slots of good images: no cell is there
+_TABLE = _NUM_BINS + 6  # histogram width
 _MAX_CHUNK = 256  # queries per chunk; larger chunks stop getting faster
 _BYTES_PER_CELL = 96  # temporaries per (query, gallery) cell, worst case: every cell in the window
 _BYTES_PER_QUERY = _TABLE * 32  # per-query tables
@@ -313,6 +315,8 @@ class _Gallery:
         """Start (into ``by_pid``) and count of each query's identity in the gallery."""
         code, found = _lookup(self._pid_values, q_pids)
         found &= q_pids != -1  # junk is nobody's identity
+        if not found.any():
+            return np.zeros_like(code), np.zeros_like(code)
         return np.where(found, self._pid_start[code], 0), np.where(found, self._pid_count[code], 0)
 
     def num_good(self, q_pids: np.ndarray, q_camids: np.ndarray) -> np.ndarray:
@@ -333,15 +337,35 @@ def _lookup(values: np.ndarray, queries: np.ndarray) -> tuple[np.ndarray, np.nda
     return index, values[index] == queries
 
 
-def _true_cells(flags: torch.Tensor) -> torch.Tensor:
-    """Flat indices of the true entries of a bool buffer whose length is a multiple of 8.
+def _window(
+    dist: torch.Tensor, hi: torch.Tensor, not_junk: torch.Tensor | None, junk_rows: torch.Tensor, junk_cols: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Row, column and distance of the non-junk cells not farther than ``hi`` of their row.
 
-    Few entries are true, so the buffer is scanned as int64 words: most are zero and
-    only the others are unpacked.
+    Row-major order.  NaN cells are included (``not d > hi``) so that they are noticed.
+    On the CPU numpy does the dense part: its comparison and nonzero are several times
+    faster than torch's there.
     """
-    words = torch.nonzero(flags.view(torch.int64))[:, 0]
-    word, byte = flags.view(-1, 8)[words].nonzero(as_tuple=True)
-    return words[word] * 8 + byte
+    num_gallery = dist.shape[1]
+    if dist.device.type == "cpu":
+        values = dist.numpy()
+        beyond = np.greater(values, hi.numpy())
+        if not_junk is None:
+            window = np.logical_not(beyond, out=beyond)
+        else:
+            window = np.less(beyond, not_junk.numpy(), out=beyond)  # for bools, a < b is (not a) and b
+        window[junk_rows.numpy(), junk_cols.numpy()] = False
+        cells = np.flatnonzero(window)
+        del window, beyond
+        row, col = np.divmod(cells, num_gallery)
+        cell_dist = values.reshape(-1)[cells] if values.flags.c_contiguous else values[row, col]
+        return torch.from_numpy(row), torch.from_numpy(col), torch.from_numpy(cell_dist)
+    window = (dist > hi).logical_not_()
+    if not_junk is not None:
+        window.logical_and_(not_junk)
+    window[junk_rows, junk_cols] = False
+    row, col = window.nonzero(as_tuple=True)
+    return row, col, dist[row, col]
 
 
 def _good_ranks(
@@ -357,8 +381,6 @@ def _good_ranks(
     """
     device = dist.device
     num_rows, num_gallery = dist.shape
-    if not bool(torch.isfinite(dist.sum())) and not bool(torch.isfinite(dist).all()):
-        raise _nonfinite_error()
     q_pid_t = torch.as_tensor(q_pids, device=device)
     q_cam_t = torch.as_tensor(q_camids, device=device)
 
@@ -374,31 +396,24 @@ def _good_ranks(
     num_slots = int(num_good.max())
     inf = torch.tensor(float("inf"), dtype=dist.dtype, device=device)
     good_dist = torch.where(is_good, dist.gather(1, columns), inf)
-    good_dist = torch.sort(good_dist, dim=1, stable=True).values
-    good_dist = good_dist[:, :num_slots]
+    good_dist = torch.sort(good_dist, dim=1, stable=True).values[:, :num_slots]
     valid = torch.arange(num_slots, device=device) < num_good[:, None]
-    hi = good_dist.gather(1, (num_good - 1)[:, None])  # the last good image
 
-    # -- the window: non-junk cells with distance <= hi; everything else ranks after
-    # every good image or is junk
-    size = num_rows * num_gallery
-    flags = torch.empty(size + (-size) % 8, dtype=torch.bool, device=device)
-    flags[size:] = False
-    window = flags[:size].view(num_rows, num_gallery)
-    torch.le(dist, hi, out=window)
-    if gallery.not_junk is not None:
-        window.logical_and_(gallery.not_junk)
+    # -- the window: every non-junk cell no farther than the farthest good image; all
+    # other cells rank after every good image
+    hi = good_dist.gather(1, (num_good - 1)[:, None])
     junk_rows, junk_slots = (in_identity & ~other_cam).nonzero(as_tuple=True)
-    window[junk_rows, columns[junk_rows, junk_slots]] = False
-    cells = _true_cells(flags)
-    row = torch.div(cells, num_gallery, rounding_mode="floor")
-    col = cells - row * num_gallery
-    cell_dist = dist.reshape(-1)[cells] if dist.is_contiguous() else dist[row, col]
+    row, col, cell_dist = _window(dist, hi, gallery.not_junk, junk_rows, columns[junk_rows, junk_slots])
+    if bool(torch.isnan(cell_dist).any()):
+        raise _nan_error()
 
     # -- bins: a monotone map of the distance (each step is monotone), so a smaller bin
-    # means a smaller distance; the good distances of a row span its bins 2 .. _NUM_BINS + 3
-    lo = good_dist[:, 0].to(torch.float64)
-    hi = hi[:, 0].to(torch.float64)
+    # means a smaller distance; the finite good distances of a row span its bins
+    # 2 .. _NUM_BINS + 3 (infinite ones end up in bin 0 or _OVERFLOW, sorted out exactly)
+    finite = valid & torch.isfinite(good_dist)
+    lo = torch.where(finite, good_dist, torch.inf).amin(1).to(torch.float64)
+    hi = torch.where(finite, good_dist, -torch.inf).amax(1).to(torch.float64)
+    lo, hi = torch.where(finite.any(1), lo, 0.0), torch.where(finite.any(1), hi, 0.0)
     span = torch.maximum(hi - lo, torch.maximum(hi.abs(), lo.abs()) * 2.0**-20).clamp(min=1e-300)
     scale = torch.exp2(torch.floor(torch.log2(_NUM_BINS / span)).clamp(-120, 120))  # d * 2^e is exact
     shift = (torch.floor(lo * scale) - 2.0).to(dist.dtype)
@@ -407,25 +422,23 @@ def _good_ranks(
     def to_bins(values: torch.Tensor, row_scale: torch.Tensor, row_shift: torch.Tensor) -> torch.Tensor:
         return (values * row_scale).sub_(row_shift).clamp_(0, _OVERFLOW).long()
 
-    cell_bins = to_bins(cell_dist, scale[row], shift[row])
-    good_bins = to_bins(good_dist, scale[:, None], shift[:, None]).masked_fill_(~valid, _TABLE)
-    hist = torch.bincount(row * _TABLE + cell_bins, minlength=num_rows * _TABLE).view(num_rows, _TABLE)
+    key = to_bins(cell_dist, scale[row], shift[row]).add_(row * _TABLE)  # (row, bin) of each cell
+    good_bins = to_bins(good_dist, scale[:, None], shift[:, None]).masked_fill_(~valid, _PADDING)
+    hist = torch.bincount(key, minlength=num_rows * _TABLE).view(num_rows, _TABLE)
     before_bin = hist.cumsum(1) - hist  # window cells in earlier bins: all ranked before
-    ranks = before_bin.gather(1, good_bins.clamp(max=_TABLE - 1))
+    ranks = before_bin.gather(1, good_bins)
 
     # -- cells sharing a bin with a good image, ordered exactly by (distance, gallery index)
-    marked = torch.zeros(num_rows, _TABLE + 1, dtype=torch.bool, device=device)
+    marked = torch.zeros(num_rows, _TABLE, dtype=torch.bool, device=device)
     marked.scatter_(1, good_bins, True)
-    marked[:, _TABLE] = False  # padding sentinel
-    cand = torch.nonzero(marked.view(-1)[row * (_TABLE + 1) + cell_bins])[:, 0]
-    c_row, c_col, c_bin = row[cand], col[cand], cell_bins[cand]
+    marked[:, _PADDING] = False
+    cand = torch.nonzero(marked.view(-1)[key])[:, 0]
     # lexicographic (row, distance, column): stable sorts, least significant key first;
     # the cells are in (row, column) order already
-    perm = torch.sort(cell_dist[cand], stable=True).indices
-    perm = perm[torch.sort(c_row[perm], stable=True).indices]
-    c_row, c_col, c_bin = c_row[perm], c_col[perm], c_bin[perm]
-    key = c_row * _TABLE + c_bin  # non-decreasing in this order
-    position = torch.arange(len(key), device=device) - torch.searchsorted(key, key, right=False)
+    perm = cand[torch.sort(cell_dist[cand], stable=True).indices]
+    perm = perm[torch.sort(row[perm], stable=True).indices]
+    c_row, c_col, c_key = row[perm], col[perm], key[perm]  # c_key is non-decreasing now
+    position = torch.arange(len(c_key), device=device) - torch.searchsorted(c_key, c_key, right=False)
     good = (gallery.pids[c_col] == q_pid_t[c_row]) & (gallery.cams[c_col] != q_cam_t[c_row])
     within = torch.zeros_like(ranks)
     # good images come row by row in (distance, index) order: the order of the padded slots
@@ -537,9 +550,16 @@ def evaluate_ranking(
 
 def pairwise_euclidean(q_feats: torch.Tensor, g_feats: torch.Tensor) -> torch.Tensor:
     """Euclidean distances (Q, G) as sqrt(||q||^2 + ||g||^2 - 2 q.g), in the features' dtype."""
-    q_sq = q_feats.pow(2).sum(1, keepdim=True)
-    g_sq = g_feats.pow(2).sum(1)[None, :]
-    dist = torch.addmm(q_sq + g_sq, q_feats, g_feats.t(), alpha=-2.0)
+    return _euclidean(q_feats, g_feats, _squared_norms(g_feats))
+
+
+def _squared_norms(feats: torch.Tensor) -> torch.Tensor:
+    # by blocks of rows: no temporary as large as the features
+    return torch.cat([block.pow(2).sum(1) for block in feats.split(4096)])
+
+
+def _euclidean(q_feats: torch.Tensor, g_feats: torch.Tensor, g_sq: torch.Tensor) -> torch.Tensor:
+    dist = torch.addmm(_squared_norms(q_feats)[:, None] + g_sq, q_feats, g_feats.t(), alpha=-2.0)
     return dist.clamp_(min=0).sqrt_()
 
 
@@ -569,8 +589,7 @@ def evaluate_features(
     Distances are computed per chunk of queries with :func:`pairwise_euclidean`, so the
     full Q x G matrix never exists: memory is the features plus ``memory_budget_bytes``.
     Features are used as given (normalise them beforehand where the method says so).
-    Gallery pid -1 images are junk for every query and skipped.  Runs on the device of
-    ``q_feats``.
+    Runs on the device of ``q_feats``.
     """
     qp, gp, qc, gc = _check_labels(q_pids, g_pids, q_camids, g_camids)
     max_rank = _check_max_rank(max_rank)
@@ -586,12 +605,10 @@ def evaluate_features(
             f"{qf.shape[0]} query / {gf.shape[0]} gallery features but {len(qp)} / {len(gp)} labels;"
             " pass one label per image"
         )
-    kept = np.flatnonzero(gp != -1)
-    if len(kept) < len(gp):
-        gf, gp, gc = gf[torch.as_tensor(kept, device=gf.device)], gp[kept], gc[kept]
     gallery = _Gallery(gp, gc, qf.device)
+    g_sq = _squared_norms(gf)
     return _evaluate_chunks(
-        lambda query_index: pairwise_euclidean(_select_rows(qf, query_index), gf),
+        lambda query_index: _euclidean(_select_rows(qf, query_index), gf, g_sq),
         np.flatnonzero(gallery.num_good(qp, qc) > 0),
         qp,
         qc,
