@@ -8,12 +8,14 @@
 # (profile, dataset, method, overrides, seed): another profile never overwrites them, and a changed
 # parameter makes a new run name, so only what depends on it is trained.
 
+import os
+
 from aea.config import load_profile
 
 PROFILE_ARG = config.get("profile", "smoke")  # a profile name or a YAML path
 PROFILE = load_profile(PROFILE_ARG)
 RUNS = f"results/runs/{PROFILE.name}"
-PAPER_DIR = "results/paper"
+PAPER_DIR = os.path.join(workflow.basedir, "results", "paper")  # reference values ship with the code
 
 wildcard_constraints:
     dataset="market1501|cuhk03-labeled|cuhk03-detected|dukemtmcreid",
