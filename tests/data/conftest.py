@@ -11,7 +11,7 @@ from aea.data.synthetic import make_synthetic
 
 
 @pytest.fixture(scope="session")
-def tiny_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def tiny_releases(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Market, Duke and the CUHK03 .mat release (labeled + detected), tiny size, seed 0."""
     root = tmp_path_factory.mktemp("tiny")
     for name in ("market1501", "dukemtmcreid", "cuhk03"):
@@ -28,14 +28,14 @@ def tiny_np_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def copy_of(tmp_path: Path, tiny_root: Path):
+def copy_of(tmp_path: Path, tiny_releases: Path):
     """copy_of(*names) -> a fresh data root holding copies of those entries of the tiny root (safe to damage)."""
 
     def copy(*names: str) -> Path:
         root = tmp_path / "root"
         root.mkdir(exist_ok=True)
         for name in names:
-            src = tiny_root / name
+            src = tiny_releases / name
             if src.is_dir():
                 shutil.copytree(src, root / name, ignore=shutil.ignore_patterns("aea_split*.json", "images_*"))
             else:

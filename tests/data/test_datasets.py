@@ -42,9 +42,9 @@ def jpgs(folder: Path) -> list[str]:
 # ----------------------------------------------------------------------------- Market-1501
 
 
-def test_market_counts_match_the_files_and_the_marker(tiny_root: Path) -> None:
-    split = load_dataset("market1501", tiny_root)
-    ddir = tiny_root / MARKET_DIR
+def test_market_counts_match_the_files_and_the_marker(tiny_releases: Path) -> None:
+    split = load_dataset("market1501", tiny_releases)
+    ddir = tiny_releases / MARKET_DIR
     expected = marker_counts(ddir, "market1501")
     files = {k: jpgs(ddir / f) for k, f in datasets.SPLIT_FOLDERS.items()}
     junk = sum(n.startswith("-1_") for n in files["gallery"])
@@ -58,8 +58,8 @@ def test_market_counts_match_the_files_and_the_marker(tiny_root: Path) -> None:
     assert split.root == str(ddir.resolve())
 
 
-def test_market_records_are_sorted_absolute_and_relabelled_in_pid_order(tiny_root: Path) -> None:
-    split = load_dataset("market1501", tiny_root)
+def test_market_records_are_sorted_absolute_and_relabelled_in_pid_order(tiny_releases: Path) -> None:
+    split = load_dataset("market1501", tiny_releases)
     for records in (split.train, split.query, split.gallery):
         assert [r.path for r in records] == sorted(r.path for r in records)
         assert all(os.path.isabs(r.path) and os.path.isfile(r.path) for r in records)
@@ -74,9 +74,9 @@ def test_market_records_are_sorted_absolute_and_relabelled_in_pid_order(tiny_roo
         assert name.split("_")[1].startswith(f"c{r.camid + 1}s")
 
 
-def test_market_junk_is_dropped_and_distractors_are_kept(tiny_root: Path) -> None:
-    split = load_dataset("market1501", tiny_root)
-    distractor_files = [n for n in jpgs(tiny_root / MARKET_DIR / "bounding_box_test") if n.startswith("0000_")]
+def test_market_junk_is_dropped_and_distractors_are_kept(tiny_releases: Path) -> None:
+    split = load_dataset("market1501", tiny_releases)
+    distractor_files = [n for n in jpgs(tiny_releases / MARKET_DIR / "bounding_box_test") if n.startswith("0000_")]
     assert all(r.pid != -1 for r in split.train + split.query + split.gallery)
     assert sum(r.pid == 0 for r in split.gallery) == len(distractor_files) == 4
     assert all(r.pid != 0 for r in split.query)
@@ -86,9 +86,9 @@ def test_market_junk_is_dropped_and_distractors_are_kept(tiny_root: Path) -> Non
 # ----------------------------------------------------------------------------- DukeMTMC-reID, CUHK03
 
 
-def test_duke_counts_and_cameras(tiny_root: Path) -> None:
-    split = load_dataset("dukemtmcreid", tiny_root)
-    assert split_counts(split, 0) == marker_counts(tiny_root / DUKE_DIR, "dukemtmcreid")
+def test_duke_counts_and_cameras(tiny_releases: Path) -> None:
+    split = load_dataset("dukemtmcreid", tiny_releases)
+    assert split_counts(split, 0) == marker_counts(tiny_releases / DUKE_DIR, "dukemtmcreid")
     assert split.num_cams == 8
     assert {r.camid for r in split.train + split.query + split.gallery} <= set(range(8))
     # the tiny size asks for 4 distractor images: 2 gallery-only identities
@@ -98,16 +98,16 @@ def test_duke_counts_and_cameras(tiny_root: Path) -> None:
 
 
 @pytest.mark.parametrize("setting", ["labeled", "detected"])
-def test_cuhk03_from_the_mat_release(tiny_root: Path, setting: str) -> None:
+def test_cuhk03_from_the_mat_release(tiny_releases: Path, setting: str) -> None:
     name = f"cuhk03-{setting}"
-    split = load_dataset(name, tiny_root)
-    release = tiny_root / CUHK03_RELEASE_DIR
+    split = load_dataset(name, tiny_releases)
+    release = tiny_releases / CUHK03_RELEASE_DIR
     assert split_counts(split, 0) == marker_counts(release, name)
     assert split.num_train_pids == 16 and split.num_cams == 2
     assert len(split.query) == 32  # one query per test identity and view
     assert {r.camid for r in split.query} == {0, 1}
     # every record is an extracted PNG named as in the protocol config
-    config = datasets._read_protocol(tiny_root / datasets.cuhk03_config_name(setting))
+    config = datasets._read_protocol(tiny_releases / datasets.cuhk03_config_name(setting))
     listed = {config["filelist"][i] for k in ("train", "query", "gallery") for i in config[k]}
     records = split.train + split.query + split.gallery
     assert {Path(r.path).name for r in records} == listed
@@ -116,12 +116,12 @@ def test_cuhk03_from_the_mat_release(tiny_root: Path, setting: str) -> None:
         assert int(Path(r.path).name.split("_")[2]) - 1 == r.camid
 
 
-def test_cuhk03_images_come_out_upright_and_bit_exact(tiny_root: Path) -> None:
+def test_cuhk03_images_come_out_upright_and_bit_exact(tiny_releases: Path) -> None:
     """The .mat stores H x W x 3 as (3, W, H); the extracted PNG must be the H x W x 3 image."""
-    split = load_dataset("cuhk03-labeled", tiny_root)
+    split = load_dataset("cuhk03-labeled", tiny_releases)
     first = Path(split.train[0].path).name  # campair_pid_view_index.png
     pair, person, _, index = (int(v) for v in first[:-4].split("_"))
-    with h5py.File(tiny_root / CUHK03_RELEASE_DIR / "cuhk-03.mat", "r") as f:
+    with h5py.File(tiny_releases / CUHK03_RELEASE_DIR / "cuhk-03.mat", "r") as f:
         cell = f[f["labeled"][0, pair - 1]]
         assert cell.shape[0] == 10  # MATLAB num_ids x 10, stored transposed
         stored = f[cell[index - 1, person - 1]][()]
@@ -131,9 +131,9 @@ def test_cuhk03_images_come_out_upright_and_bit_exact(tiny_root: Path) -> None:
     np.testing.assert_array_equal(png, stored.T)
 
 
-def test_cuhk03_detected_boxes_are_shifted_crops(tiny_root: Path) -> None:
-    labeled = load_dataset("cuhk03-labeled", tiny_root)
-    detected = load_dataset("cuhk03-detected", tiny_root)
+def test_cuhk03_detected_boxes_are_shifted_crops(tiny_releases: Path) -> None:
+    labeled = load_dataset("cuhk03-labeled", tiny_releases)
+    detected = load_dataset("cuhk03-detected", tiny_releases)
     sizes = {Image.open(r.path).size for r in detected.train}
     assert len(sizes) > 1 and all(w <= 64 and h <= 128 for w, h in sizes)
     assert {Image.open(r.path).size for r in labeled.train} == {(64, 128)}
@@ -152,10 +152,10 @@ def test_cuhk03_np_folders(tiny_np_root: Path, setting: str) -> None:
     assert sorted({r.pid for r in split.train}) == list(range(split.num_train_pids))
 
 
-def test_cuhk03_np_and_mat_give_the_same_split(tiny_root: Path, tiny_np_root: Path) -> None:
+def test_cuhk03_np_and_mat_give_the_same_split(tiny_releases: Path, tiny_np_root: Path) -> None:
     """Both layouts are written from one generation: same identities, cameras and image counts."""
     for setting in ("labeled", "detected"):
-        a = load_dataset(f"cuhk03-{setting}", tiny_root)
+        a = load_dataset(f"cuhk03-{setting}", tiny_releases)
         b = load_dataset(f"cuhk03-{setting}", tiny_np_root)
         for x, y in ((a.train, b.train), (a.query, b.query), (a.gallery, b.gallery)):
             assert sorted((r.pid, r.camid) for r in x) == sorted((r.pid, r.camid) for r in y)

@@ -13,8 +13,8 @@ from aea.data.transforms import load_image, to_normalized_tensor
 
 
 @pytest.fixture(scope="module")
-def split(tiny_root: Path):
-    return load_dataset("market1501", tiny_root)
+def split(tiny_releases: Path):
+    return load_dataset("market1501", tiny_releases)
 
 
 def epoch_batches(split, epoch: int, num_workers: int = 0) -> list[dict[str, torch.Tensor]]:

@@ -34,12 +34,12 @@ def digests(root: Path) -> dict[str, str]:
             for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path: Path, tiny_root: Path) -> None:
+def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path: Path, tiny_releases: Path) -> None:
     for name in ("market1501", "cuhk03"):
         make_synthetic(name, tmp_path / "again", size="tiny", seed=0)
         make_synthetic(name, tmp_path / "seed1", size="tiny", seed=1)
     again, other = digests(tmp_path / "again"), digests(tmp_path / "seed1")
-    reference = {k: v for k, v in digests(tiny_root).items() if k in again}  # the session's seed-0 copy
+    reference = {k: v for k, v in digests(tiny_releases).items() if k in again}  # the session's seed-0 copy
     assert len(again) > 100 and again == reference
     for key in ("cuhk03_release/cuhk-03.mat", cuhk03_config_name("labeled")):
         assert other[key] != again[key]
@@ -89,8 +89,8 @@ def test_cameras_differ_and_images_are_market_sized() -> None:
     assert img.shape == (128, 64, 3) and img.dtype == np.uint8
 
 
-def test_market_files_follow_the_release_naming(tiny_root: Path) -> None:
-    ddir = tiny_root / MARKET_DIR
+def test_market_files_follow_the_release_naming(tiny_releases: Path) -> None:
+    ddir = tiny_releases / MARKET_DIR
     names = [p.name for p in ddir.rglob("*.jpg")]
     pattern = r"(-1|\d{4})_c[1-6]s[1-6]_\d{6}_\d{2}\.jpg"
     assert all(__import__("re").fullmatch(pattern, n) for n in names)
@@ -98,8 +98,8 @@ def test_market_files_follow_the_release_naming(tiny_root: Path) -> None:
         assert (im.format, im.size) == ("JPEG", (64, 128))
 
 
-def test_cuhk03_mat_is_laid_out_like_matlab_v73(tiny_root: Path) -> None:
-    mat = tiny_root / CUHK03_RELEASE_DIR / "cuhk-03.mat"
+def test_cuhk03_mat_is_laid_out_like_matlab_v73(tiny_releases: Path) -> None:
+    mat = tiny_releases / CUHK03_RELEASE_DIR / "cuhk-03.mat"
     assert mat.read_bytes()[:19] == b"MATLAB 7.3 MAT-file"
     with h5py.File(mat, "r") as f:
         for setting in ("labeled", "detected"):
@@ -112,13 +112,13 @@ def test_cuhk03_mat_is_laid_out_like_matlab_v73(tiny_root: Path) -> None:
         full = [e for e in entries if not e.attrs.get("MATLAB_empty")]
         assert empty and all(e.shape == (2,) and e.dtype == np.uint64 for e in empty)
         assert all(e.shape == (3, 64, 128) and e.dtype == np.uint8 for e in full)
-    config = scipy.io.loadmat(tiny_root / cuhk03_config_name("detected"))
+    config = scipy.io.loadmat(tiny_releases / cuhk03_config_name("detected"))
     assert {"filelist", "labels", "camId", "train_idx", "query_idx", "gallery_idx"} <= set(config)
-    assert (tiny_root / cuhk03_config_name("detected")).read_bytes()[:19] == b"MATLAB 5.0 MAT-file"
+    assert (tiny_releases / cuhk03_config_name("detected")).read_bytes()[:19] == b"MATLAB 5.0 MAT-file"
 
 
-def test_marker_records_parameters_and_counts(tiny_root: Path) -> None:
-    marker = json.loads((tiny_root / CUHK03_RELEASE_DIR / MARKER_NAME).read_text())
+def test_marker_records_parameters_and_counts(tiny_releases: Path) -> None:
+    marker = json.loads((tiny_releases / CUHK03_RELEASE_DIR / MARKER_NAME).read_text())
     assert marker["params"]["seed"] == 0 and marker["params"]["size"]["train_ids"] == 16
     assert set(marker["counts"]) == {"cuhk03-labeled", "cuhk03-detected"}
     assert marker["counts"]["cuhk03-labeled"]["query_images"] == 32
