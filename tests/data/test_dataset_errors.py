@@ -16,6 +16,11 @@ from aea.errors import AEAError
 CONFIGS = tuple(datasets.cuhk03_config_name(s) for s in ("labeled", "detected"))
 
 
+def config_fields(path: Path) -> dict[str, np.ndarray]:
+    """A protocol config's variables, ready to be damaged and written back with savemat."""
+    return {k: v for k, v in scipy.io.loadmat(path).items() if not k.startswith("__")}
+
+
 def error_of(name: str, root: Path, **kw) -> str:
     with pytest.raises(AEAError) as err:
         load_dataset(name, root, **kw)
@@ -89,7 +94,8 @@ def test_non_image_files_are_ignored(copy_of) -> None:
 def test_protocol_config_missing_a_field(copy_of) -> None:
     root = copy_of(CUHK03_RELEASE_DIR, *CONFIGS)
     config = root / CONFIGS[0]
-    fields = {k: v for k, v in scipy.io.loadmat(config).items() if not k.startswith("__") and k != "gallery_idx"}
+    fields = config_fields(config)
+    del fields["gallery_idx"]
     scipy.io.savemat(config, fields)
     message = error_of("cuhk03-labeled", root)
     assert f"{config.resolve()} has no field 'gallery_idx'" in message and "person-re-ranking" in message
@@ -105,7 +111,7 @@ def test_protocol_config_that_is_not_a_mat_file(copy_of) -> None:
 def test_protocol_config_indices_outside_the_filelist(copy_of) -> None:
     root = copy_of(CUHK03_RELEASE_DIR, *CONFIGS)
     config = root / CONFIGS[0]
-    fields = {k: v for k, v in scipy.io.loadmat(config).items() if not k.startswith("__")}
+    fields = config_fields(config)
     fields["query_idx"] = np.array([[len(fields["filelist"]) + 1]], float)
     scipy.io.savemat(config, fields)
     assert "query_idx points outside filelist" in error_of("cuhk03-labeled", root)
@@ -128,7 +134,7 @@ def test_cuhk03_config_missing_beside_the_release(copy_of) -> None:
 def test_config_listing_an_image_the_mat_does_not_have(copy_of) -> None:
     root = copy_of(CUHK03_RELEASE_DIR, *CONFIGS)
     config = root / CONFIGS[0]
-    fields = {k: v for k, v in scipy.io.loadmat(config).items() if not k.startswith("__")}
+    fields = config_fields(config)
     fields["filelist"][0, 0] = np.array(["5_999_1_01.png"])
     scipy.io.savemat(config, fields)
     message = error_of("cuhk03-labeled", root)
