@@ -343,23 +343,32 @@ def _window(
     """Row, column and distance of the non-junk cells not farther than ``hi`` of their row.
 
     Row-major order.  NaN cells are included (``not d > hi``) so that they are noticed.
-    On the CPU numpy does the dense part: its comparison and nonzero are several times
-    faster than torch's there.
     """
-    num_gallery = dist.shape[1]
-    if dist.device.type == "cpu":
-        values = dist.numpy()
-        beyond = np.greater(values, hi.numpy())
-        if not_junk is None:
-            window = np.logical_not(beyond, out=beyond)
-        else:
-            window = np.less(beyond, not_junk.numpy(), out=beyond)  # for bools, a < b is (not a) and b
-        window[junk_rows.numpy(), junk_cols.numpy()] = False
-        cells = np.flatnonzero(window)
-        del window, beyond
-        row, col = np.divmod(cells, num_gallery)
-        cell_dist = values.reshape(-1)[cells] if values.flags.c_contiguous else values[row, col]
-        return torch.from_numpy(row), torch.from_numpy(col), torch.from_numpy(cell_dist)
+    # on the CPU, numpy's comparison and nonzero are several times faster than torch's
+    window = _window_numpy if dist.device.type == "cpu" else _window_torch
+    return window(dist, hi, not_junk, junk_rows, junk_cols)
+
+
+def _window_numpy(
+    dist: torch.Tensor, hi: torch.Tensor, not_junk: torch.Tensor | None, junk_rows: torch.Tensor, junk_cols: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    values = dist.numpy()
+    window = np.greater(values, hi.numpy())
+    if not_junk is None:
+        np.logical_not(window, out=window)
+    else:
+        np.less(window, not_junk.numpy(), out=window)  # for bools, a < b is (not a) and b
+    window[junk_rows.numpy(), junk_cols.numpy()] = False
+    cells = np.flatnonzero(window)
+    del window
+    row, col = np.divmod(cells, dist.shape[1])
+    cell_dist = values.reshape(-1)[cells] if values.flags.c_contiguous else values[row, col]
+    return torch.from_numpy(row), torch.from_numpy(col), torch.from_numpy(cell_dist)
+
+
+def _window_torch(
+    dist: torch.Tensor, hi: torch.Tensor, not_junk: torch.Tensor | None, junk_rows: torch.Tensor, junk_cols: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     window = (dist > hi).logical_not_()
     if not_junk is not None:
         window.logical_and_(not_junk)
@@ -494,7 +503,7 @@ def _evaluate_chunks(
             results = list(tqdm(pool.map(evaluate, parts), total=len(parts), desc="ranking", disable=not progress))
     if not results:
         return _result(np.zeros(0, np.int64), np.zeros(0), np.zeros(0), valid_query, num_query, max_rank)
-    first, ap_off, ap_non = (np.concatenate(parts) for parts in zip(*results))
+    first, ap_off, ap_non = (np.concatenate(columns) for columns in zip(*results))
     return _result(first, ap_off, ap_non, valid_query, num_query, max_rank)
 
 
@@ -507,8 +516,9 @@ def _select_rows(matrix: torch.Tensor, query_index: np.ndarray) -> torch.Tensor:
 
 
 def _check_budget(memory_budget_bytes: int) -> None:
-    if memory_budget_bytes <= 0:
-        raise AEAError(f"memory_budget_bytes must be positive, got {memory_budget_bytes}")
+    is_int = isinstance(memory_budget_bytes, (int, np.integer)) and not isinstance(memory_budget_bytes, bool)
+    if not is_int or memory_budget_bytes <= 0:
+        raise AEAError(f"memory_budget_bytes must be a positive number of bytes, got {memory_budget_bytes!r}")
 
 
 def evaluate_ranking(
@@ -526,7 +536,8 @@ def evaluate_ranking(
 
     The same numbers as :func:`evaluate_ranking_loop` without sorting any row.  Queries
     are processed in chunks whose temporaries stay within ``memory_budget_bytes`` (at
-    least one query per chunk); the matrix itself is not copied.  Runs on its device.
+    least one query per chunk); a float32 / float64 matrix is not copied.  Runs on its
+    device.
     """
     qp, gp, qc, gc = _check_labels(q_pids, g_pids, q_camids, g_camids)
     max_rank = _check_max_rank(max_rank)

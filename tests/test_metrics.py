@@ -231,6 +231,16 @@ def test_fast_equals_loop(monkeypatch, seed, num_query, num_gallery, ties, max_c
     assert_same(evaluate_ranking(torch.from_numpy(problem[0]), *problem[1:], max_rank=10), expected)
 
 
+def test_torch_window_equals_numpy_window(monkeypatch) -> None:
+    """The window of non-CPU devices (torch ops) selects the same cells as the CPU one (numpy)."""
+    problem = random_problem(9, 60, 400, ties=True)
+    expected = evaluate_ranking(*problem)
+    assert_same(evaluate_ranking(np.asfortranarray(problem[0]), *problem[1:]), expected)  # strided rows
+    monkeypatch.setattr(metrics, "_window", metrics._window_torch)
+    assert_same(evaluate_ranking(*problem), expected)
+    assert_same(evaluate_ranking(np.asfortranarray(problem[0]), *problem[1:]), expected)  # strided
+
+
 def test_fast_equals_loop_with_extreme_distances() -> None:
     """Binning adapts to each query: tiny spreads, huge magnitudes, negatives, all equal, infinities."""
     rng = np.random.default_rng(7)
@@ -331,6 +341,8 @@ def test_bad_input_is_a_one_line_error(evaluate) -> None:
         evaluate(dist, q_pids, g_pids, q_cams, g_cams, max_rank=0)
     with pytest.raises(AEAError, match="q_camids"):
         evaluate(dist, q_pids, g_pids, [0, 1], g_cams)
+    with pytest.raises(AEAError, match="integers"):
+        evaluate(dist, [1.5], g_pids, q_cams, g_cams)
     with pytest.raises(AEAError, match="no query has a true match"):
         evaluate(dist, [42], g_pids, q_cams, g_cams)
     broken = dist.copy()
@@ -349,6 +361,12 @@ def test_infinite_distances_rank_first_or_last(evaluate) -> None:
     # order: -inf, 1.0, then the +inf ties in gallery order: good ranks 1 and 3, as in case B
     assert (result.ap_official[0], result.ap_noninterp[0]) == (pytest.approx(1 / 3, abs=1e-15), 0.5)
     np.testing.assert_array_equal(result.cmc, [0, 1, 1, 1])
+
+
+@pytest.mark.parametrize("budget", [0, -5, 1.5])
+def test_bad_memory_budget(budget) -> None:
+    with pytest.raises(AEAError, match="memory_budget_bytes"):
+        evaluate_ranking(*one_query(**CASE_A), memory_budget_bytes=budget)
 
 
 def test_feature_errors_and_all_junk_gallery() -> None:
