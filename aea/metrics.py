@@ -10,12 +10,14 @@ A query without any good image is counted (``num_query``) but excluded from CMC 
 Ranks follow a *stable* sort of the distances: equal distances keep gallery order,
 as MATLAB's ``sort`` does in the official evaluation.  Distances may be +-inf (say, to
 rule pairs out); NaN is an error.  Two average precisions:
-  * ``official``: the Market-1501 release's ``compute_AP.m``, a trapezoid rule over the
-    precision-recall curve: AP = sum over good i (1-based, in rank order) of
+  * ``official``: the Market-1501 release's ``compute_AP.m`` (its loop adds
+    (recall - old_recall) * (old_precision + precision) / 2 at every non-junk position,
+    old_precision starting at 1), a trapezoid rule over the precision-recall curve: AP = sum over good i (1-based, in rank order) of
     (1/ngood) * (p_prev + p_i) / 2 with p_i = i / (r_i + 1) and p_prev = (i - 1) / r_i,
     or 1.0 when r_i = 0, where r_i is the 0-based rank of the i-th good image among the
     non-junk gallery;
-  * ``noninterp``: the mean of p_i, as torchreid, fast-reid and scikit-learn compute it.
+  * ``noninterp``: the mean of p_i, as torchreid and fast-reid compute it (and
+    scikit-learn's ``average_precision_score`` where no scores tie).
 
 Two implementations give identical numbers:
   * :func:`evaluate_ranking_loop` stable-sorts every row and walks the queries: the
@@ -338,7 +340,11 @@ def _lookup(values: np.ndarray, queries: np.ndarray) -> tuple[np.ndarray, np.nda
 
 
 def _window(
-    dist: torch.Tensor, hi: torch.Tensor, not_junk: torch.Tensor | None, junk_rows: torch.Tensor, junk_cols: torch.Tensor
+    dist: torch.Tensor,
+    hi: torch.Tensor,
+    not_junk: torch.Tensor | None,
+    junk_rows: torch.Tensor,
+    junk_cols: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Row, column and distance of the non-junk cells not farther than ``hi`` of their row.
 
@@ -350,7 +356,11 @@ def _window(
 
 
 def _window_numpy(
-    dist: torch.Tensor, hi: torch.Tensor, not_junk: torch.Tensor | None, junk_rows: torch.Tensor, junk_cols: torch.Tensor
+    dist: torch.Tensor,
+    hi: torch.Tensor,
+    not_junk: torch.Tensor | None,
+    junk_rows: torch.Tensor,
+    junk_cols: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     values = dist.numpy()
     window = np.greater(values, hi.numpy())
@@ -367,7 +377,11 @@ def _window_numpy(
 
 
 def _window_torch(
-    dist: torch.Tensor, hi: torch.Tensor, not_junk: torch.Tensor | None, junk_rows: torch.Tensor, junk_cols: torch.Tensor
+    dist: torch.Tensor,
+    hi: torch.Tensor,
+    not_junk: torch.Tensor | None,
+    junk_rows: torch.Tensor,
+    junk_cols: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     window = (dist > hi).logical_not_()
     if not_junk is not None:
