@@ -64,6 +64,7 @@ class RunConfig:
     erase_fill: float = 0.0
     erase_backend: str = "auto"
     # data (augmentation: unstated in the paper; flip only by default)
+    check_counts: bool = True  # refuse a release whose image counts differ from the documented ones
     flip: bool = True
     pad: int = 0
     num_workers: int = 2

@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from aea.data.datasets import Record, Split
 from aea.data.loaders import build_test_loader
-from aea.metrics import RankingResult, evaluate_features
+from aea.metrics import evaluate_features
 from aea.methods import get_method
 from aea.models.aea import TwoNetworks
 from aea.train import MODEL_FILE, basic_network, load_run, pick_device
@@ -53,16 +53,6 @@ def git_commit(cwd: Path | None = None) -> str:
     return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
 
 
-def ranking_metrics(result: RankingResult) -> dict[str, Any]:
-    """The labelled numbers of a ranking result as stored in metrics.json (fractions in [0, 1])."""
-    cmc = [float(v) for v in result.cmc]
-    return {
-        "rank1": cmc[0], "rank5": cmc[4], "rank10": cmc[9], "rank20": cmc[19],
-        "map_official": float(result.map_official), "map_noninterp": float(result.map_noninterp),
-        "cmc": cmc, "num_query": int(result.num_query), "num_valid_query": int(result.num_valid_query),
-    }
-
-
 def pids_cams(records: Iterable[Record]) -> tuple[torch.Tensor, torch.Tensor]:
     records = list(records)
     return torch.tensor([r.pid for r in records]), torch.tensor([r.camid for r in records])
@@ -87,7 +77,7 @@ def evaluate_run(run_dir: Path, split: Split, *, device: str = "auto") -> dict[s
         "profile": cfg.profile, "dataset": cfg.dataset, "method": cfg.method, "run_name": run_dir.parent.name,
         "seed": cfg.seed, "overrides": saved.get("overrides", {}), "config": cfg.to_dict(),
         "feature": method.test_feature, "feature_dim": int(q_feat.shape[1]),
-        **ranking_metrics(result), "num_gallery": len(split.gallery),
+        **result.as_dict(), "num_gallery": len(split.gallery),
         "train_seconds": float(saved.get("train_seconds", float("nan"))),
         "eval_seconds": time.perf_counter() - started,
         "device": str(kwargs["device"]), "git_commit": git_commit(Path(__file__).parent), "config_hash": cfg.hash(),

@@ -358,7 +358,7 @@ def _expected_counts(name: str, marker: Path) -> tuple[dict[str, int], str, str]
     if not marker.is_file():
         return (DOCUMENTED_COUNTS[name], "the documented counts of the official release",
                 "re-download/re-extract the release (partial or modified copies are refused), "
-                "or load with check_counts=False to use it as it is")
+                "or set check_counts=false (e.g. `aea train ... check_counts=false`) to use it as it is")
     try:
         counts = read_json(marker)["counts"][name]
         return {k: int(counts[k]) for k in COUNT_KEYS}, f"the counts in {marker}", \

@@ -35,7 +35,16 @@ TAPS = ("conv1", "conv2", "conv3", "conv4", "conv5")
 TORCHVISION_CACHE = "torchvision-cache"
 DOWNLOAD_ROOT = "https://download.pytorch.org/models"
 
+def resnet10(*, weights: None = None, **kwargs) -> resnet.ResNet:
+    """torchvision's ResNet with one BasicBlock per stage: the CPU-sized trunk of the smoke profile.
+
+    Same stages, taps and last-stride handling as resnet18/50; no ImageNet weights exist for it.
+    """
+    return resnet.ResNet(resnet.BasicBlock, [1, 1, 1, 1], **kwargs)
+
+
 _BUILDERS: dict[str, Callable[..., resnet.ResNet]] = {
+    "resnet10": resnet10,
     "resnet18": resnet.resnet18,
     "resnet34": resnet.resnet34,
     "resnet50": resnet.resnet50,
@@ -64,6 +73,8 @@ def resolve_pretrained(arch: str, pretrained: str | os.PathLike) -> Path:
                 f"pretrained weights file {path} does not exist; give a torchvision {arch} state dict or pretrained=null"
             )
         return path
+    if arch not in WEIGHT_FILES:
+        raise AEAError(f"torchvision publishes no ImageNet weights for {arch}; set pretrained=null or another arch")
     folder = checkpoint_dir()
     for name in WEIGHT_FILES[arch]:
         if (folder / name).is_file():

@@ -116,3 +116,14 @@ def test_wrong_or_corrupt_weights_are_refused(tmp_path):
     (tmp_path / "bad.pth").write_bytes(b"not a checkpoint")
     with pytest.raises(AEAError, match="cannot read"):
         Backbone("resnet18", pretrained=str(tmp_path / "bad.pth"))
+
+
+def test_resnet10_has_the_same_taps_and_last_stride_as_the_paper_trunk():
+    """The smoke trunk: one BasicBlock per stage, conv5 keeps the conv4 resolution (last stride 1)."""
+    net = Backbone("resnet10", pretrained=None)
+    maps = net(torch.zeros(2, 3, 64, 32))
+    assert {k: tuple(v.shape[1:]) for k, v in maps.items()} == {
+        "conv1": (64, 32, 16), "conv2": (64, 16, 8), "conv3": (128, 8, 4), "conv4": (256, 4, 2), "conv5": (512, 4, 2)}
+    assert [len(getattr(net, f"layer{i}")) for i in range(1, 5)] == [1, 1, 1, 1]
+    with pytest.raises(AEAError, match="no ImageNet weights for resnet10"):
+        Backbone("resnet10", pretrained="torchvision-cache")

@@ -4,6 +4,7 @@
 from aea.config import data_root
 
 DATA_ROOT = data_root(PROFILE.defaults.get("data_root", "data"))
+CHECK_COUNTS = "" if PROFILE.defaults.get("check_counts", True) else "--no-check-counts"
 # CUHK03 labeled and detected come from one release (cuhk-03.mat): generate it once.
 RELEASE = {"market1501": "market1501", "dukemtmcreid": "dukemtmcreid",
            "cuhk03-labeled": "cuhk03-labeled", "cuhk03-detected": "cuhk03-labeled"}
@@ -31,4 +32,4 @@ rule check_dataset:
     output:
         f"{RUNS}/data/{{dataset}}.json",
     shell:
-        "aea data check --dataset {wildcards.dataset} --root {DATA_ROOT} --json {output}"
+        "aea data check --dataset {wildcards.dataset} --root {DATA_ROOT} --json {output} {CHECK_COUNTS}"
