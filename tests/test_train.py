@@ -53,7 +53,7 @@ def test_resume_after_stop_equals_uninterrupted(tiny_market, tmp_path):
     # the joint epochs really trained the complementary network on erased images
     log = losses(tmp_path / "straight")
     assert list(log.joint) == [0, 1, 1] and log.erased_fraction.iloc[1] == pytest.approx(0.10, abs=0.01)
-    assert list(log.lr) == pytest.approx([0.01, 0.01, 0.001])
+    assert list(log.lr) == pytest.approx([cfg.lr, cfg.lr, cfg.lr * cfg.lr_gamma])  # step at lr_decay_epoch=2
 
 
 def test_killed_process_resumes_to_the_same_model(tiny_root, tiny_market, tmp_path):
