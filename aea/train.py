@@ -167,7 +167,7 @@ def make_strategy(cfg: RunConfig, method: Method, split: Split, baseline1_dir: P
     if method.erasing in ("static-salient", "occlusion"):
         return static_erasing(cfg, method, split, baseline1_dir, out_dir, device)
     kwargs = {
-        "salient": dict(ratio=cfg.erase_ratio, fill=cfg.erase_fill, backend=cfg.erase_backend),
+        "salient": dict(ratio=cfg.erase_ratio, fill=cfg.erase_fill, backend=cfg.erase_backend, layer=cfg.erase_layer),
         "gray": dict(ratio=cfg.erase_ratio, fill=cfg.erase_fill),
         "random": dict(),
     }[method.erasing]

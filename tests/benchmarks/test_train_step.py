@@ -1,0 +1,59 @@
+"""Seconds per AEA training step on CPU and the share of it spent erasing (goal: under 5 %).
+
+``pytest tests/benchmarks/test_train_step.py --benchmark-only -s``.  One step = the basic network on
+B originals (tapping conv2_x), the salient erasing (reference path on CPU), the complementary network
+on the B erased images, two cross-entropies plus the batch-hard triplet over 2B features, backward and
+an optimiser step: ``aea.train.training_step`` exactly as training runs it.  Measured for the smoke
+setting (resnet10, 64x32) and the paper's (ResNet-50, 256x128, 32 + 32 images).
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import torch
+
+from aea.config import load_profile, resolve
+from aea.methods import get_method
+from aea.train import build_networks, make_optimizer, make_strategy, training_step
+
+ERASE_SHARE_GOAL = 0.05
+
+
+def one_step_timer(profile: str, rounds: int):
+    cfg = resolve(load_profile(profile), "market1501", "aea", {"pretrained": None}, 0)
+    torch.manual_seed(0)
+    model = build_networks(cfg, 751, pretrained=None)
+    optimizer = make_optimizer(cfg, model)
+    strategy = make_strategy(cfg, get_method("aea"), None, None, None, torch.device("cpu"))
+    batch_size = cfg.batch_p * cfg.batch_k
+    batch = {"images": torch.randn(batch_size, 3, cfg.height, cfg.width),
+             "pids": torch.arange(cfg.batch_p).repeat_interleave(cfg.batch_k),
+             "indices": torch.arange(batch_size), "flipped": torch.zeros(batch_size, dtype=torch.bool)}
+    generator = torch.Generator().manual_seed(0)
+    model.train()
+
+    def step() -> tuple[float, float]:
+        start = time.perf_counter()
+        loss, _, erase_seconds = training_step(cfg, get_method("aea"), model, strategy, batch, joint=True,
+                                               generator=generator)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return time.perf_counter() - start, erase_seconds
+
+    step()  # warm-up
+    timings = [step() for _ in range(rounds)]
+    return cfg, timings
+
+
+@pytest.mark.parametrize("profile, rounds", [("smoke", 10), ("paper", 3)])
+def test_erasing_is_a_small_share_of_the_step(benchmark, profile, rounds):
+    cfg, timings = benchmark.pedantic(one_step_timer, args=(profile, rounds), rounds=1, iterations=1)
+    step = sorted(t for t, _ in timings)[len(timings) // 2]
+    erase = sorted(e for _, e in timings)[len(timings) // 2]
+    print(f"\n{profile}: {cfg.arch} at {cfg.height}x{cfg.width}, batch {cfg.batch_p * cfg.batch_k} + "
+          f"{cfg.batch_p * cfg.batch_k}, {torch.get_num_threads()} threads: {step:.3f} s/step (median of {rounds}), "
+          f"erasing {erase * 1000:.1f} ms = {100 * erase / step:.2f} % of the step")
+    assert erase / step < ERASE_SHARE_GOAL
