@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+import torch
 
-from aea.data.datasets import load_dataset
-from aea.data.synthetic import make_synthetic
+# Triton fixes interpreter vs compiled mode when it is first imported, and importing the package
+# (aea.train pulls in torch's optimisers, which import triton) already does so. Choose the CPU
+# interpreter here, before any test module is collected, when there is no GPU.
+if "TRITON_INTERPRET" not in os.environ and not torch.cuda.is_available():
+    os.environ["TRITON_INTERPRET"] = "1"
+
+from aea.data.datasets import load_dataset  # noqa: E402  (after the Triton mode is chosen)
+from aea.data.synthetic import make_synthetic  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 
