@@ -17,7 +17,7 @@ from aea.data.loaders import build_test_loader
 from aea.metrics import evaluate_features
 from aea.methods import get_method
 from aea.models.aea import TwoNetworks
-from aea.train import MODEL_FILE, basic_network, load_run, pick_device
+from aea.train import basic_network, load_run, pick_device
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ def pids_cams(records: Iterable[Record]) -> tuple[torch.Tensor, torch.Tensor]:
 def evaluate_run(run_dir: Path, split: Split, *, device: str = "auto") -> dict[str, Any]:
     """Features of query and gallery with the run's test feature, ranked by Euclidean distance."""
     run_dir = Path(run_dir)
-    cfg, model = load_run(run_dir, pick_device(device))
+    cfg, model, record = load_run(run_dir, pick_device(device))
     method = get_method(cfg.method)
     fn = feature_fn(model, method.test_feature)
     started = time.perf_counter()
@@ -72,13 +72,12 @@ def evaluate_run(run_dir: Path, split: Split, *, device: str = "auto") -> dict[s
     q_pids, q_cams = pids_cams(split.query)
     g_pids, g_cams = pids_cams(split.gallery)
     result = evaluate_features(q_feat, g_feat, q_pids.numpy(), g_pids.numpy(), q_cams.numpy(), g_cams.numpy())
-    saved = torch.load(run_dir / MODEL_FILE, map_location="cpu", weights_only=False)
     return {
         "profile": cfg.profile, "dataset": cfg.dataset, "method": cfg.method, "run_name": run_dir.parent.name,
-        "seed": cfg.seed, "overrides": saved.get("overrides", {}), "config": cfg.to_dict(),
+        "seed": cfg.seed, "overrides": record["overrides"], "config": cfg.to_dict(),
         "feature": method.test_feature, "feature_dim": int(q_feat.shape[1]),
         **result.as_dict(), "num_gallery": len(split.gallery),
-        "train_seconds": float(saved.get("train_seconds", float("nan"))),
+        "train_seconds": float(record["train_seconds"]),
         "eval_seconds": time.perf_counter() - started,
         "device": str(kwargs["device"]), "git_commit": git_commit(Path(__file__).parent), "config_hash": cfg.hash(),
     }

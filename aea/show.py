@@ -25,7 +25,7 @@ def first_batch(records, cfg, count: int) -> dict:
 @torch.no_grad()
 def show_attention(run_dir: Path, split: Split, out_png: Path, *, count: int = 8, device: str = "auto") -> None:
     """Query images and the basic network's attention (the run's erase layer), each map scaled to [0, 1]."""
-    cfg, model = load_run(run_dir, pick_device(device))
+    cfg, model, _ = load_run(run_dir, pick_device(device))
     batch = first_batch(split.query, cfg, count)
     images = batch["images"].to(next(model.parameters()).device)
     maps = basic_network(model)(images, taps=(cfg.erase_layer,)).maps[cfg.erase_layer]
@@ -37,7 +37,7 @@ def show_attention(run_dir: Path, split: Split, out_png: Path, *, count: int = 8
 @torch.no_grad()
 def show_erasing(run_dir: Path, split: Split, out_png: Path, *, count: int = 8, device: str = "auto") -> None:
     """Training images above what the run's erasing strategy makes of them (the complementary network's input)."""
-    cfg, model = load_run(run_dir, pick_device(device))
+    cfg, model, _ = load_run(run_dir, pick_device(device))
     method = get_method(cfg.method)
     if method.erasing is None:
         raise AEAError(f"method {cfg.method} erases nothing; show erasing of a two-network run "
@@ -57,7 +57,7 @@ def show_erasing(run_dir: Path, split: Split, out_png: Path, *, count: int = 8, 
 def show_ranks(run_dir: Path, split: Split, out_png: Path, *, query: int = 0, top: int = 10,
                device: str = "auto") -> None:
     """Query ``query`` and its top-``top`` gallery images under the run's test feature (junk left out)."""
-    cfg, model = load_run(run_dir, pick_device(device))
+    cfg, model, _ = load_run(run_dir, pick_device(device))
     if not 0 <= query < len(split.query):
         raise AEAError(f"--query {query} is outside 0..{len(split.query) - 1}")
     fn = feature_fn(model, get_method(cfg.method).test_feature)

@@ -74,8 +74,8 @@ def basic_network(model: TwoNetworks | ReIDNetwork) -> ReIDNetwork:
     return model.basic if isinstance(model, TwoNetworks) else model
 
 
-def load_run(run_dir: Path, device: torch.device) -> tuple[RunConfig, TwoNetworks | ReIDNetwork]:
-    """The config and trained model of a finished run, in eval mode."""
+def load_run(run_dir: Path, device: torch.device) -> tuple[RunConfig, TwoNetworks | ReIDNetwork, dict]:
+    """The config, trained model (eval mode) and record (``overrides``, ``train_seconds``) of a finished run."""
     model_path = Path(run_dir) / MODEL_FILE
     if not model_path.is_file():
         raise AEAError(f"{model_path} not found: the run is not finished; train it first with `aea train --out {run_dir}`")
@@ -83,7 +83,8 @@ def load_run(run_dir: Path, device: torch.device) -> tuple[RunConfig, TwoNetwork
     cfg = config_from_dict(saved["config"])
     model = build_networks(cfg, saved["num_classes"], pretrained=None)
     model.load_state_dict(saved["state_dict"])
-    return cfg, model.to(device).eval()
+    record = {"overrides": saved.get("overrides", {}), "train_seconds": saved.get("train_seconds", float("nan"))}
+    return cfg, model.to(device).eval(), record
 
 
 def learning_rate(cfg: RunConfig, epoch: int) -> float:
@@ -129,7 +130,7 @@ def static_erasing(cfg: RunConfig, method: Method, split: Split, baseline1_dir: 
         return StaticMaskErasing.load(cached, fill=cfg.erase_fill)
     if baseline1_dir is None:
         raise AEAError(f"method {method.name} needs a finished Baseline-1 run; pass --baseline1 DIR")
-    b1_cfg, b1 = load_run(baseline1_dir, device)
+    b1_cfg, b1, _ = load_run(baseline1_dir, device)
     if (b1_cfg.dataset, b1_cfg.height, b1_cfg.width, b1_cfg.arch) != (cfg.dataset, cfg.height, cfg.width, cfg.arch):
         raise AEAError(
             f"Baseline-1 run {baseline1_dir} was trained on {b1_cfg.dataset} at {b1_cfg.height}x{b1_cfg.width} with "
