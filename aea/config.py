@@ -36,6 +36,7 @@ class RunConfig:
     data_root: str = "data"
     # model
     arch: str = "resnet50"
+    base_width: int = 64  # trunk channels before expansion; 64 = torchvision's ResNet (narrower: small profiles)
     pretrained: str | None = "torchvision-cache"
     height: int = 256
     width: int = 128
@@ -68,6 +69,7 @@ class RunConfig:
     flip: bool = True
     pad: int = 0
     num_workers: int = 2
+    cache_images: bool = False  # keep decoded, resized training images in memory (small data sets only)
     eval_batch_size: int = 128
     # runtime
     device: str = "auto"

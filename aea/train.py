@@ -62,7 +62,7 @@ def build_networks(cfg: RunConfig, num_classes: int, *, pretrained: str | None) 
     def one() -> ReIDNetwork:
         return ReIDNetwork(
             cfg.arch, num_classes, pretrained=pretrained, embed_dim=cfg.embed_dim,
-            num_parts=cfg.num_parts, dropout=cfg.dropout,
+            num_parts=cfg.num_parts, dropout=cfg.dropout, base_width=cfg.base_width,
         )
 
     if get_method(cfg.method).two_networks:

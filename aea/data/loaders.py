@@ -14,18 +14,31 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
 
 from aea.data.datasets import Record
 from aea.data.sampler import PKBatchSampler, Sample
-from aea.data.transforms import TrainTransform, load_image, to_normalized_tensor
+from aea.data.transforms import TrainTransform, load_image, resized_pixels, to_normalized_tensor
 from aea.seeding import derive_seed, seed_everything
+
+
+def preload_pixels(records: Sequence[Record], height: int, width: int) -> list[np.ndarray]:
+    """Every record's resized uint8 pixels, decoded once (``cache_images``: small data sets; workers inherit them)."""
+    return [resized_pixels(load_image(r.path), height, width)
+            for r in tqdm(records, desc="caching images", leave=False, disable=None)]
 
 
 class _TrainImages(Dataset):
     """Indexed by (record index, augmentation seed) as the P x K sampler yields them."""
 
-    def __init__(self, records: Sequence[Record], transform: TrainTransform) -> None:
-        self.records, self.transform = records, transform
+    def __init__(self, records: Sequence[Record], transform: TrainTransform,
+                 pixels: Sequence[np.ndarray] | None = None) -> None:
+        self.records, self.transform, self.pixels = records, transform, pixels
+
+    def _pixels(self, index: int) -> np.ndarray:
+        if self.pixels is not None:
+            return self.pixels[index]
+        return resized_pixels(load_image(self.records[index].path), self.transform.height, self.transform.width)
 
     def __len__(self) -> int:
         return len(self.records)
@@ -33,7 +46,7 @@ class _TrainImages(Dataset):
     def __getitem__(self, sample: Sample) -> dict[str, Any]:
         index, augment_seed = sample
         r = self.records[index]
-        image, flipped = self.transform(load_image(r.path), np.random.default_rng(augment_seed))
+        image, flipped = self.transform(self._pixels(index), np.random.default_rng(augment_seed))
         return {"images": image, "pids": r.pid, "camids": r.camid, "indices": index, "flipped": flipped}
 
 
@@ -56,12 +69,16 @@ def _seed_worker(worker_id: int, base: int) -> None:
 
 
 def build_train_loader(records: Sequence[Record], *, p: int, k: int, height: int, width: int, seed: int, epoch: int,
-                       num_workers: int = 0, pad: int = 0, flip: bool = True) -> DataLoader:
-    """The P x K batches of one epoch; identical for any ``num_workers`` and on resume at ``epoch``."""
+                       num_workers: int = 0, pad: int = 0, flip: bool = True,
+                       pixels: Sequence[np.ndarray] | None = None) -> DataLoader:
+    """The P x K batches of one epoch; identical for any ``num_workers`` and on resume at ``epoch``.
+
+    ``pixels`` (from ``preload_pixels``) replaces decoding the files each epoch with the same values.
+    """
     sampler = PKBatchSampler([r.pid for r in records], p=p, k=k, seed=seed, epoch=epoch)
     base = derive_seed(seed, epoch, 3)
     return DataLoader(
-        _TrainImages(records, TrainTransform(height, width, flip=flip, pad=pad)),
+        _TrainImages(records, TrainTransform(height, width, flip=flip, pad=pad), pixels),
         batch_sampler=sampler,
         num_workers=num_workers,
         worker_init_fn=functools.partial(_seed_worker, base=base),

@@ -33,12 +33,23 @@ def load_image(path: str | os.PathLike) -> Image.Image:
         raise unreadable_image(path, e) from None
 
 
-def to_normalized_tensor(img: Image.Image, height: int, width: int) -> torch.Tensor:
-    """(3, height, width) float32, bilinear resize, ImageNet-normalised."""
+def resized_pixels(img: Image.Image, height: int, width: int) -> np.ndarray:
+    """(height, width, 3) uint8 pixels after a bilinear resize: what the transforms start from (and what
+    ``cache_images`` keeps in memory, so a cached run computes exactly what an uncached one does)."""
     if img.size != (width, height):
         img = img.resize((width, height), Image.BILINEAR)
-    x = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0).permute(2, 0, 1)
+    return np.asarray(img, dtype=np.uint8)
+
+
+def normalize_pixels(pixels: np.ndarray) -> torch.Tensor:
+    """(3, H, W) float32 in ImageNet-normalised space from (H, W, 3) uint8 pixels."""
+    x = torch.from_numpy(pixels.astype(np.float32) / 255.0).permute(2, 0, 1)
     return (x - _MEAN) / _STD
+
+
+def to_normalized_tensor(img: Image.Image, height: int, width: int) -> torch.Tensor:
+    """(3, height, width) float32, bilinear resize, ImageNet-normalised."""
+    return normalize_pixels(resized_pixels(img, height, width))
 
 
 class TrainTransform:
@@ -49,8 +60,9 @@ class TrainTransform:
             raise AEAError(f"bad transform size height={height} width={width} pad={pad}; need positive sizes, pad >= 0")
         self.height, self.width, self.flip, self.pad = height, width, flip, pad
 
-    def __call__(self, img: Image.Image, rng: np.random.Generator) -> tuple[torch.Tensor, bool]:
-        x = to_normalized_tensor(img, self.height, self.width)
+    def __call__(self, pixels: np.ndarray, rng: np.random.Generator) -> tuple[torch.Tensor, bool]:
+        """``pixels``: the image from ``resized_pixels`` at this transform's size."""
+        x = normalize_pixels(pixels)
         if self.pad:
             top, left = (int(v) for v in rng.integers(0, 2 * self.pad + 1, size=2))
             padded = torch.nn.functional.pad(x, (self.pad,) * 4)

@@ -1,4 +1,4 @@
-"""torchvision ResNet trunk with the Conv5_X down-sampling removed and taps on every stage.
+"""ResNet trunk (torchvision's layout and weights, aea.models.resnet) with the Conv5_X down-sampling removed and taps on every stage.
 
 Tap names follow the ResNet paper's stage names (He et al. 2016, Table 1):
 
@@ -21,13 +21,13 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Iterable
 
 import torch
 from torch import nn
-from torchvision.models import resnet
 
 from aea.errors import AEAError
+from aea.models.resnet import ARCHS, TORCHVISION_WIDTH, ResNet
 
 log = logging.getLogger(__name__)
 
@@ -35,20 +35,6 @@ TAPS = ("conv1", "conv2", "conv3", "conv4", "conv5")
 TORCHVISION_CACHE = "torchvision-cache"
 DOWNLOAD_ROOT = "https://download.pytorch.org/models"
 
-def resnet10(*, weights: None = None, **kwargs) -> resnet.ResNet:
-    """torchvision's ResNet with one BasicBlock per stage: the CPU-sized trunk of the smoke profile.
-
-    Same stages, taps and last-stride handling as resnet18/50; no ImageNet weights exist for it.
-    """
-    return resnet.ResNet(resnet.BasicBlock, [1, 1, 1, 1], **kwargs)
-
-
-_BUILDERS: dict[str, Callable[..., resnet.ResNet]] = {
-    "resnet10": resnet10,
-    "resnet18": resnet.resnet18,
-    "resnet34": resnet.resnet34,
-    "resnet50": resnet.resnet50,
-}
 # The ImageNet files torchvision names for each architecture, preferred first
 # (resnet50: IMAGENET1K_V1, the weights the 2020 paper could have used, then V2).
 WEIGHT_FILES: dict[str, tuple[str, ...]] = {
@@ -86,7 +72,7 @@ def resolve_pretrained(arch: str, pretrained: str | os.PathLike) -> Path:
     )
 
 
-def _load_imagenet(net: resnet.ResNet, arch: str, path: Path) -> None:
+def _load_imagenet(net: ResNet, arch: str, path: Path) -> None:
     """Load a torchvision ImageNet state dict into ``net``, ignoring the fc head; any other mismatch is an error."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -115,28 +101,26 @@ class Backbone(nn.Module):
     block and of its shortcut), doubling the conv5 map to H/16 x W/16.
     """
 
-    def __init__(self, arch: str, *, pretrained: str | os.PathLike | None, last_stride: int = 1) -> None:
+    def __init__(self, arch: str, *, pretrained: str | os.PathLike | None, last_stride: int = 1,
+                 base_width: int = TORCHVISION_WIDTH) -> None:
         super().__init__()
-        if arch not in _BUILDERS:
-            raise AEAError(f"unknown backbone {arch!r}; choose one of {', '.join(_BUILDERS)}")
+        if arch not in ARCHS:
+            raise AEAError(f"unknown backbone {arch!r}; choose one of {', '.join(ARCHS)}")
         if last_stride not in (1, 2):
             raise AEAError(f"last_stride={last_stride} must be 1 or 2")
-        net = _BUILDERS[arch](weights=None)
+        if base_width < 1:
+            raise AEAError(f"base_width={base_width} must be >= 1 (64 is torchvision's ResNet)")
+        if pretrained is not None and base_width != TORCHVISION_WIDTH:
+            raise AEAError(f"base_width={base_width}: ImageNet weights exist only for base_width=64; "
+                           "set base_width=64 or pretrained=null")
+        net = ResNet(arch, base_width=base_width, last_stride=last_stride)
         if pretrained is not None:
             _load_imagenet(net, arch, resolve_pretrained(arch, pretrained))
-        block = net.layer4[0]
-        # torchvision puts the stride on conv2 of a Bottleneck and on conv1 of a BasicBlock.
-        strided = block.conv2 if isinstance(block, resnet.Bottleneck) else block.conv1
-        strided.stride = (last_stride, last_stride)
-        block.downsample[0].stride = (last_stride, last_stride)
-
         self.arch = arch
         self.stem = nn.Sequential(net.conv1, net.bn1, net.relu)
         self.maxpool = net.maxpool
         self.layer1, self.layer2, self.layer3, self.layer4 = net.layer1, net.layer2, net.layer3, net.layer4
-        expansion = type(block).expansion  # 1 for BasicBlock, 4 for Bottleneck
-        self.out_channels: dict[str, int] = {"conv1": 64}
-        self.out_channels.update({tap: 64 * 2**i * expansion for i, (tap, _) in enumerate(_STAGES)})
+        self.out_channels: dict[str, int] = dict(net.channels)
 
     def forward(self, x: torch.Tensor, taps: Iterable[str] = TAPS) -> dict[str, torch.Tensor]:
         """Activations of ``taps`` (any of conv1..conv5); the trunk always runs to conv5, which is always returned.

@@ -62,13 +62,14 @@ class ReIDNetwork(nn.Module):
         num_parts: int = 4,
         dropout: float = 0.5,
         last_stride: int = 1,
+        base_width: int = 64,
     ) -> None:
         super().__init__()
         if num_classes < 1 or embed_dim < 1 or num_parts < 1:
             raise AEAError(f"num_classes={num_classes}, embed_dim={embed_dim}, num_parts={num_parts} must all be >= 1")
         if not 0.0 <= dropout < 1.0:
             raise AEAError(f"dropout={dropout} must be in [0, 1)")
-        self.backbone = Backbone(arch, pretrained=pretrained, last_stride=last_stride)
+        self.backbone = Backbone(arch, pretrained=pretrained, last_stride=last_stride, base_width=base_width)
         channels = self.backbone.out_channels["conv5"]
         self.num_parts = num_parts
         self.feature_dim = (1 + num_parts) * embed_dim

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from aea.data.datasets import load_dataset
-from aea.data.loaders import build_test_loader, build_train_loader
+from aea.data.loaders import build_test_loader, build_train_loader, preload_pixels
 from aea.data.transforms import load_image, to_normalized_tensor
 
 
@@ -48,6 +48,14 @@ def test_train_batches_follow_the_contract(split) -> None:
 
 def test_batches_do_not_depend_on_num_workers(split) -> None:
     assert_same(epoch_batches(split, 1, num_workers=0), epoch_batches(split, 1, num_workers=2))
+
+
+def test_cached_pixels_give_the_same_batches(split) -> None:
+    """cache_images: decoding once must not change a single value of any batch."""
+    pixels = preload_pixels(split.train, 64, 32)
+    assert len(pixels) == len(split.train) and pixels[0].shape == (64, 32, 3)
+    cached = list(build_train_loader(split.train, p=4, k=2, height=64, width=32, seed=5, epoch=1, pixels=pixels))
+    assert_same(epoch_batches(split, 1), cached)
 
 
 def test_a_resumed_run_sees_the_same_batches(split) -> None:

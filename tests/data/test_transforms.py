@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from aea.data.transforms import TrainTransform, load_image, to_normalized_tensor
+from aea.data.transforms import TrainTransform, load_image, resized_pixels, to_normalized_tensor
 from aea.errors import AEAError
 
 
@@ -40,6 +40,7 @@ def test_flip_flag_says_whether_the_image_was_mirrored() -> None:
     img = gradient_image()
     plain = to_normalized_tensor(img, 64, 32)
     transform = TrainTransform(64, 32)
+    img = resized_pixels(img, 64, 32)
     flips = 0
     for seed in range(200):
         x, flipped = transform(img, np.random.default_rng(seed))
@@ -53,6 +54,7 @@ def test_pad_and_crop_shift_the_image_inside_a_mean_pixel_border() -> None:
     img = gradient_image()
     plain = to_normalized_tensor(img, 64, 32)
     transform = TrainTransform(64, 32, flip=False, pad=4)
+    img = resized_pixels(img, 64, 32)
     shifts = set()
     for seed in range(40):
         x, flipped = transform(img, np.random.default_rng(seed))

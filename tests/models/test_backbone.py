@@ -127,3 +127,49 @@ def test_resnet10_has_the_same_taps_and_last_stride_as_the_paper_trunk():
     assert [len(getattr(net, f"layer{i}")) for i in range(1, 5)] == [1, 1, 1, 1]
     with pytest.raises(AEAError, match="no ImageNet weights for resnet10"):
         Backbone("resnet10", pretrained="torchvision-cache")
+
+
+@pytest.mark.parametrize("arch", ["resnet10", "resnet18", "resnet50"])
+def test_own_resnet_equals_torchvision_at_the_same_seed(arch):
+    """Same seed -> torchvision's initial weights bit for bit (fc aside), and the same function of the image."""
+    from torchvision.models import resnet
+
+    from aea.models.resnet import ResNet
+
+    torch.manual_seed(3)
+    ours = ResNet(arch, last_stride=2).eval()
+    torch.manual_seed(3)
+    if arch == "resnet10":
+        theirs = resnet.ResNet(resnet.BasicBlock, [1, 1, 1, 1]).eval()
+    else:
+        theirs = getattr(resnet, arch)(weights=None).eval()
+    their_state = {k: v for k, v in theirs.state_dict().items() if not k.startswith("fc.")}
+    assert list(ours.state_dict()) == list(their_state)
+    for key, value in ours.state_dict().items():
+        assert torch.equal(value, their_state[key]), key
+    x = torch.randn(2, 3, 64, 32)
+    with torch.no_grad():
+        expected = theirs.layer4(theirs.layer3(theirs.layer2(theirs.layer1(
+            theirs.maxpool(theirs.relu(theirs.bn1(theirs.conv1(x))))))))
+        got = ours.layer4(ours.layer3(ours.layer2(ours.layer1(ours.maxpool(ours.relu(ours.bn1(ours.conv1(x))))))))
+    torch.testing.assert_close(got, expected, rtol=0, atol=0)
+
+
+def test_narrow_trunk_scales_every_stage_and_refuses_imagenet_weights():
+    net = Backbone("resnet10", pretrained=None, base_width=16)
+    assert net.out_channels == {"conv1": 16, "conv2": 16, "conv3": 32, "conv4": 64, "conv5": 128}
+    with torch.no_grad():
+        maps = net(torch.randn(1, 3, 64, 32))
+    assert {k: tuple(v.shape[1:]) for k, v in maps.items()}["conv5"] == (128, 4, 2)
+    with pytest.raises(AEAError, match="base_width=64"):
+        Backbone("resnet18", pretrained="torchvision-cache", base_width=16)
+
+
+def test_building_a_network_does_not_import_torchvision():
+    """torchvision's import costs seconds per training process (torch._dynamo); the package avoids it."""
+    import subprocess
+    import sys
+
+    code = "import sys; import aea.train, aea.evaluate; print('torchvision' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
