@@ -18,16 +18,20 @@ from typing import Any, Mapping
 
 from aea.errors import AEAError
 from aea.io import read_yaml
+from aea.names import DATASETS, LAYERS
+from kernels import EraseError, check_ratio
 
-DATASETS = ("market1501", "cuhk03-labeled", "cuhk03-detected", "dukemtmcreid")
 METHODS = ("aea", "baseline1", "baseline2", "baseline3", "baseline4", "reda", "aos")
-LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5")
+# Readings of choices the paper leaves open (aea.methods and aea.models.aea say what each does).
+TRIPLET_MODES = ("per_network", "joint")
+PEER_FORMS = ("two_networks", "one_network")
+TEST_FEATURE_NORMS = ("per_half", "concat")
 PROFILE_DIR = Path(__file__).resolve().parent.parent / "workflow" / "config"
 
 
 @dataclass(frozen=True)
 class RunConfig:
-    """Everything that determines a run. Field defaults are the paper's recipe (PAPER.md)."""
+    """Everything that determines a run. Field defaults are the paper's recipe (docs/paper.md)."""
 
     profile: str
     dataset: str
@@ -59,6 +63,8 @@ class RunConfig:
     alpha1: float = 1.0
     alpha2: float = 1.0
     margin: float = 0.3
+    triplet_mode: str = "per_network"  # unstated: one batch-hard triplet per network, or one over both (joint)
+    peer_form: str = "two_networks"  # unstated: REDA/AOS as a second network, or one network augmented
     # erasing (fill: unstated in the paper; 0 in normalised space is the mean pixel)
     erase_ratio: float = 10.0
     erase_layer: str = "conv2"
@@ -71,6 +77,7 @@ class RunConfig:
     num_workers: int = 2
     cache_images: bool = False  # keep decoded, resized training images in memory (small data sets only)
     eval_batch_size: int = 128
+    test_feature_norm: str = "per_half"  # unstated: L2 each half then concatenate, or concatenate then L2
     # runtime
     device: str = "auto"
     amp: bool = True
@@ -232,8 +239,10 @@ def resolve(profile: Profile, dataset: str, method: str, overrides: Mapping[str,
 
 def validate(cfg: RunConfig) -> None:
     """Refuse values that cannot make a meaningful run, each with the fix."""
-    if not 0.0 < cfg.erase_ratio < 100.0:
-        raise AEAError(f"erase_ratio={cfg.erase_ratio} is outside (0, 100); set a percentage such as 10 or 20")
+    try:
+        check_ratio(cfg.erase_ratio)
+    except EraseError as exc:
+        raise AEAError(f"erase_ratio: {exc}") from None
     if cfg.erase_layer not in LAYERS:
         raise AEAError(f"erase_layer={cfg.erase_layer!r} is not one of {', '.join(LAYERS)}")
     if cfg.margin <= 0:
@@ -242,6 +251,10 @@ def validate(cfg: RunConfig) -> None:
         raise AEAError(f"need epochs >= 1 and 0 <= warmup_epochs <= epochs (got {cfg.epochs}, {cfg.warmup_epochs})")
     if cfg.batch_p < 2 or cfg.batch_k < 2:
         raise AEAError("batch_p and batch_k must both be >= 2 for the batch-hard triplet loss")
+    for key, choices in (("triplet_mode", TRIPLET_MODES), ("peer_form", PEER_FORMS),
+                         ("test_feature_norm", TEST_FEATURE_NORMS)):
+        if getattr(cfg, key) not in choices:
+            raise AEAError(f"{key}={getattr(cfg, key)!r}; choose one of {', '.join(choices)}")
     if cfg.optimizer not in ("sgd", "adam"):
         raise AEAError(f"optimizer={cfg.optimizer!r}; choose sgd or adam")
 

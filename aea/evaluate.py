@@ -14,9 +14,10 @@ from tqdm import tqdm
 
 from aea.data.datasets import Record, Split
 from aea.data.loaders import build_test_loader
-from aea.metrics import evaluate_features
+from aea.config import TEST_FEATURE_NORMS
+from aea.metrics import RankingResult, evaluate_features
 from aea.methods import get_method
-from aea.models.aea import TwoNetworks
+from aea.models.aea import TwoNetworks, concat_features
 from aea.train import basic_network, load_run, pick_device
 
 log = logging.getLogger(__name__)
@@ -24,10 +25,11 @@ log = logging.getLogger(__name__)
 METRICS_FILE = "metrics.json"
 
 
-def feature_fn(model: torch.nn.Module, which: str) -> Callable[[torch.Tensor], torch.Tensor]:
-    """Images -> L2-normalised test features of ``which`` network ("basic", "complementary" or "concat")."""
+def feature_fn(model: torch.nn.Module, which: str, norm: str = "per_half") -> Callable[[torch.Tensor], torch.Tensor]:
+    """Images -> L2-normalised test features of ``which`` network ("basic", "complementary" or "concat",
+    the last by the ``norm`` reading)."""
     if isinstance(model, TwoNetworks):
-        return lambda x: model.features(x, which)
+        return lambda x: model.features(x, which, norm)
     if which != "basic":
         raise ValueError(f"a single-network model has no {which!r} feature")
     return lambda x: F.normalize(basic_network(model)(x).feature.float(), dim=1)
@@ -59,25 +61,47 @@ def pids_cams(records: Iterable[Record]) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def evaluate_run(run_dir: Path, split: Split, *, device: str = "auto") -> dict[str, Any]:
-    """Features of query and gallery with the run's test feature, ranked by Euclidean distance."""
+    """Features of query and gallery with the run's test feature, ranked by Euclidean distance.
+
+    Besides the metrics, ``per_query`` holds each valid query's APs and first-match rank (paired comparisons
+    between runs on one test set), and ``alternatives`` the same for the other reading of an open test-time
+    choice (``test_feature_norm`` for concatenated features): one extraction serves both readings.
+    """
     run_dir = Path(run_dir)
     cfg, model, record = load_run(run_dir, pick_device(device))
-    method = get_method(cfg.method)
-    fn = feature_fn(model, method.test_feature)
+    method = get_method(cfg.method, cfg.peer_form)
     started = time.perf_counter()
     kwargs = dict(height=cfg.height, width=cfg.width, batch_size=cfg.eval_batch_size, num_workers=cfg.num_workers,
                   device=next(model.parameters()).device)
-    q_feat = extract_features(fn, split.query, desc="query features", **kwargs)
-    g_feat = extract_features(fn, split.gallery, desc="gallery features", **kwargs)
     q_pids, q_cams = pids_cams(split.query)
     g_pids, g_cams = pids_cams(split.gallery)
-    result = evaluate_features(q_feat, g_feat, q_pids.numpy(), g_pids.numpy(), q_cams.numpy(), g_cams.numpy())
+
+    def rank(q_feat: torch.Tensor, g_feat: torch.Tensor) -> RankingResult:
+        return evaluate_features(q_feat, g_feat, q_pids.numpy(), g_pids.numpy(), q_cams.numpy(), g_cams.numpy())
+
+    if method.test_feature == "concat":
+        fn = lambda x: torch.cat(model.raw_features(x), dim=1)  # noqa: E731  (one extraction, both readings)
+        q_raw = extract_features(fn, split.query, desc="query features", **kwargs)
+        g_raw = extract_features(fn, split.gallery, desc="gallery features", **kwargs)
+        half = q_raw.shape[1] // 2
+        readings = {norm: rank(concat_features(q_raw[:, :half], q_raw[:, half:], norm),
+                               concat_features(g_raw[:, :half], g_raw[:, half:], norm))
+                    for norm in TEST_FEATURE_NORMS}
+        result, feature_dim = readings[cfg.test_feature_norm], int(q_raw.shape[1])
+        alternatives = {f"test_feature_norm={norm}": {**r.as_dict(), "per_query": r.per_query()}
+                        for norm, r in readings.items() if norm != cfg.test_feature_norm}
+    else:
+        fn = feature_fn(model, method.test_feature)
+        q_feat = extract_features(fn, split.query, desc="query features", **kwargs)
+        result = rank(q_feat, extract_features(fn, split.gallery, desc="gallery features", **kwargs))
+        feature_dim, alternatives = int(q_feat.shape[1]), {}
     return {
         "profile": cfg.profile, "dataset": cfg.dataset, "method": cfg.method, "run_name": run_dir.parent.name,
         "seed": cfg.seed, "overrides": record["overrides"], "config": cfg.to_dict(),
-        "feature": method.test_feature, "feature_dim": int(q_feat.shape[1]),
+        "feature": method.test_feature, "feature_dim": feature_dim,
         **result.as_dict(), "num_gallery": len(split.gallery),
         "train_seconds": float(record["train_seconds"]),
         "eval_seconds": time.perf_counter() - started,
         "device": str(kwargs["device"]), "git_commit": git_commit(Path(__file__).parent), "config_hash": cfg.hash(),
+        "per_query": result.per_query(), "alternatives": alternatives,
     }

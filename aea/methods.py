@@ -6,15 +6,29 @@ where the triplet loss looks, and which feature is used at test time.
 
 Loss of one step:  L = CE(basic, originals)
                      + alpha1 * CE(complementary, erased)      [two-network methods]
-                     + alpha2 * triplet(features in ``triplet_on``)
+                     + alpha2 * L_T(features in ``triplet_on``)
+where L_T follows the config's ``triplet_mode`` (the paper's text fits both):
+  per_network  one batch-hard triplet per network over its own batch, summed
+               (T_basic + T_complementary); the basic network then gets exactly
+               Baseline 1's gradients, so a two-network run pairs with Baseline 1;
+  joint        one batch-hard triplet over the basic network's features of the
+               originals and the complementary network's features of the erased
+               images together.
 During the warm-up epochs only the basic network's terms are trained.
+
+REDA and AOS ("with the same network structure") have two readings, the config's
+``peer_form``: ``two_networks`` (their erasing feeds the complementary network,
+test feature concatenated, as AEA) or ``one_network`` (one network trained with
+that erasing as data augmentation, as their own papers use it).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from aea.config import METHODS, check_method
+
+PEERS = ("reda", "aos")  # the methods whose ``peer_form`` is a choice
 
 
 @dataclass(frozen=True)
@@ -31,6 +45,8 @@ class Method:
     test_feature: str
     # a finished Baseline-1 run of the same dataset and seed is an input (static masks are computed with it)
     needs_baseline1: bool = False
+    # one network whose own batch is erased as data augmentation (peer_form=one_network)
+    augments: bool = False
 
     @property
     def erasing_needs_basic_features(self) -> bool:
@@ -53,7 +69,13 @@ REGISTRY: dict[str, Method] = {
 assert tuple(REGISTRY) == METHODS
 
 
-def get_method(name: str) -> Method:
-    """The registered method called ``name``; unknown names are refused with the list of valid ones."""
+def get_method(name: str, peer_form: str = "two_networks") -> Method:
+    """The registered method called ``name``, in ``peer_form`` for REDA and AOS (ignored by the others).
+
+    Unknown names are refused with the list of valid ones.
+    """
     check_method(name)
-    return REGISTRY[name]
+    method = REGISTRY[name]
+    if peer_form == "one_network" and name in PEERS:
+        return replace(method, two_networks=False, augments=True, triplet_on="basic", test_feature="basic")
+    return method

@@ -73,6 +73,7 @@ class RankingResult:
     """CMC curve and both mAP variants; all values are fractions in [0, 1].
 
     ``ap_official`` / ``ap_noninterp`` hold one AP per valid query, in query order;
+    ``first_rank`` the 0-based rank of each valid query's first correct match;
     ``valid_query`` holds the indices of those queries.
     """
 
@@ -81,6 +82,7 @@ class RankingResult:
     map_noninterp: float
     ap_official: np.ndarray
     ap_noninterp: np.ndarray
+    first_rank: np.ndarray
     valid_query: np.ndarray
     num_query: int
     num_valid_query: int
@@ -122,6 +124,16 @@ class RankingResult:
             num_valid_query=int(self.num_valid_query),
         )
         return out
+
+    def per_query(self) -> dict[str, list]:
+        """Per valid query (query index, both APs, 1-based rank of the first correct match): what lets two runs
+        on the same test set be compared query by query."""
+        return {
+            "query": [int(q) for q in self.valid_query],
+            "ap_official": [float(v) for v in self.ap_official],
+            "ap_noninterp": [float(v) for v in self.ap_noninterp],
+            "first_match_rank": [int(r) + 1 for r in self.first_rank],
+        }
 
 
 # --------------------------------------------------------------------------- inputs
@@ -233,6 +245,7 @@ def _result(
         map_noninterp=float(np.mean(ap_noninterp)),
         ap_official=ap_official,
         ap_noninterp=ap_noninterp,
+        first_rank=np.asarray(first_ranks, dtype=np.int64),
         valid_query=valid_query,
         num_query=num_query,
         num_valid_query=num_valid,

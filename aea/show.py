@@ -9,6 +9,7 @@ import torch
 from aea.data.datasets import Split
 from aea.errors import AEAError
 from aea.data.loaders import build_test_loader
+from aea.erasing import EraseInput
 from aea.evaluate import extract_features, feature_fn, pids_cams
 from aea.methods import get_method
 from aea.train import basic_network, load_run, make_strategy, pick_device
@@ -38,7 +39,7 @@ def show_attention(run_dir: Path, split: Split, out_png: Path, *, count: int = 8
 def show_erasing(run_dir: Path, split: Split, out_png: Path, *, count: int = 8, device: str = "auto") -> None:
     """Training images above what the run's erasing strategy makes of them (the complementary network's input)."""
     cfg, model, _ = load_run(run_dir, pick_device(device))
-    method = get_method(cfg.method)
+    method = get_method(cfg.method, cfg.peer_form)
     if method.erasing is None:
         raise AEAError(f"method {cfg.method} erases nothing; show erasing of a two-network run "
                        "(aea, baseline2, baseline3, baseline4, reda, aos)")
@@ -48,8 +49,9 @@ def show_erasing(run_dir: Path, split: Split, out_png: Path, *, count: int = 8, 
     images = batch["images"].to(dev)
     tapped = basic_network(model)(images, taps=(cfg.erase_layer,)).maps[cfg.erase_layer]
     generator = torch.Generator(device=dev).manual_seed(cfg.seed)
-    erased, _ = strategy.erase(images, features=tapped, indices=batch["indices"].to(dev),
-                               flipped=torch.zeros(len(images), dtype=torch.bool, device=dev), generator=generator)
+    erased, _ = strategy.erase(EraseInput(images, features=tapped, indices=batch["indices"].to(dev),
+                                          flipped=torch.zeros(len(images), dtype=torch.bool, device=dev),
+                                          generator=generator))
     plot_erasing(denormalize(images.cpu().numpy()), denormalize(erased.cpu().numpy()), out_png)
 
 
@@ -60,7 +62,7 @@ def show_ranks(run_dir: Path, split: Split, out_png: Path, *, query: int = 0, to
     cfg, model, _ = load_run(run_dir, pick_device(device))
     if not 0 <= query < len(split.query):
         raise AEAError(f"--query {query} is outside 0..{len(split.query) - 1}")
-    fn = feature_fn(model, get_method(cfg.method).test_feature)
+    fn = feature_fn(model, get_method(cfg.method, cfg.peer_form).test_feature, cfg.test_feature_norm)
     kwargs = dict(height=cfg.height, width=cfg.width, batch_size=cfg.eval_batch_size, num_workers=cfg.num_workers,
                   device=next(model.parameters()).device)
     q = split.query[query]

@@ -15,6 +15,8 @@ import csv
 import io
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,8 +26,8 @@ from tqdm import tqdm
 
 from aea.config import RunConfig, config_from_dict
 from aea.data.datasets import Split
-from aea.data.loaders import build_test_loader, build_train_loader
-from aea.erasing import build_erasing
+from aea.data.loaders import build_test_loader, build_train_loader, preload_pixels
+from aea.erasing import EraseInput, build_erasing
 from aea.errors import AEAError
 from aea.io import atomic_path, read_yaml, write_text, write_yaml
 from aea.losses import batch_hard_triplet
@@ -41,10 +43,19 @@ LOG_FILE = "train_log.csv"
 CHECKPOINT_FILE = "checkpoint.pt"
 MODEL_FILE = "model.pt"
 STATIC_MASKS_FILE = "static_masks.npz"
+AUGMENT_P = 0.5  # peer_form=one_network: share of a batch's images erased (REDA's published p)
 LOG_COLUMNS = (
     "epoch", "lr", "joint", "iterations", "loss", "ce_basic", "ce_complementary", "triplet",
     "accuracy_basic", "accuracy_complementary", "erased_fraction", "seconds", "erase_seconds",
 )
+
+
+def device_clock(device: torch.device) -> float:
+    """``time.perf_counter()`` once ``device`` has finished its queued work: CUDA kernels run asynchronously,
+    so a clock read right after a launch would time the launch, not the work."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter()
 
 
 def pick_device(name: str) -> torch.device:
@@ -65,7 +76,7 @@ def build_networks(cfg: RunConfig, num_classes: int, *, pretrained: str | None) 
             num_parts=cfg.num_parts, dropout=cfg.dropout, base_width=cfg.base_width,
         )
 
-    if get_method(cfg.method).two_networks:
+    if get_method(cfg.method, cfg.peer_form).two_networks:
         return TwoNetworks(one(), one())
     return one()
 
@@ -175,41 +186,76 @@ def make_strategy(cfg: RunConfig, method: Method, split: Split, baseline1_dir: P
     return build_erasing(method.erasing, **kwargs)
 
 
+def _triplet(cfg: RunConfig, groups: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+    """L_T of the step: one batch-hard triplet per (features, pids) group, or one over all (``triplet_mode``)."""
+    if cfg.triplet_mode == "joint":
+        groups = [(torch.cat([f for f, _ in groups]), torch.cat([p for _, p in groups]))]
+    losses = [batch_hard_triplet(f.float(), p, cfg.margin) for f, p in groups]
+    return losses[0] if len(losses) == 1 else sum(losses[1:], losses[0])
+
+
+@contextmanager
+def own_stream(seed: int, device: torch.device) -> Iterator[None]:
+    """The global RNG forked and reseeded for the block, then restored: the complementary network's dropout
+    gets a stream of its own, so the basic network draws exactly what Baseline 1's network draws at the same
+    seed (paired runs)."""
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else [], device_type=device.type):
+        torch.manual_seed(seed)
+        yield
+
+
 def training_step(cfg: RunConfig, method: Method, model, strategy, batch: dict, *, joint: bool,
-                  generator: torch.Generator) -> tuple[torch.Tensor, dict[str, float], float]:
-    """Loss of one batch (see ``aea.methods``); returns (loss, logged values, seconds spent erasing)."""
+                  generator: torch.Generator, complementary_seed: int = 0
+                  ) -> tuple[torch.Tensor, dict[str, float], float]:
+    """Loss of one batch (see ``aea.methods``); returns (loss, logged values, seconds spent erasing).
+
+    ``generator`` drives the erasing's randomness; ``complementary_seed`` seeds the complementary
+    network's own dropout stream.
+    """
     images, pids = batch["images"], batch["pids"]
+    erase_seconds = 0.0
+    if method.augments:
+        images, erase_seconds = _augment(method, strategy, batch, generator)
     erase_now = joint and method.two_networks
     taps = (cfg.erase_layer,) if erase_now and method.erasing_needs_basic_features else ()
     basic = basic_network(model)(images, taps=taps)
     ce_basic = F.cross_entropy(basic.logits.float(), pids)
     loss = ce_basic
     values = {"ce_basic": ce_basic.item(), "accuracy_basic": (basic.logits.argmax(1) == pids).float().mean().item()}
-    features, feature_pids = [], []
-    if method.triplet_on in ("basic", "both"):
-        features.append(basic.feature)
-        feature_pids.append(pids)
-    erase_seconds = 0.0
+    groups = [(basic.feature, pids)] if method.triplet_on in ("basic", "both") else []
     if erase_now:
-        start = time.perf_counter()
+        start = device_clock(images.device)
         tapped = basic.maps[cfg.erase_layer].detach() if taps else None
-        erased, mask = strategy.erase(images, features=tapped, indices=batch["indices"],
-                                      flipped=batch["flipped"], generator=generator)
-        erase_seconds = time.perf_counter() - start
-        comp = model.complementary(erased)
+        erased, mask = strategy.erase(EraseInput(images, features=tapped, indices=batch["indices"],
+                                                 flipped=batch["flipped"], generator=generator))
+        erase_seconds = device_clock(images.device) - start
+        with own_stream(complementary_seed, images.device):
+            comp = model.complementary(erased)
         ce_comp = F.cross_entropy(comp.logits.float(), pids)
         loss = loss + cfg.alpha1 * ce_comp
         values.update(ce_complementary=ce_comp.item(), erased_fraction=mask.float().mean().item(),
                       accuracy_complementary=(comp.logits.argmax(1) == pids).float().mean().item())
         if method.triplet_on in ("complementary", "both"):
-            features.append(comp.feature)
-            feature_pids.append(pids)
-    if features:
-        triplet = batch_hard_triplet(torch.cat(features).float(), torch.cat(feature_pids), cfg.margin)
+            groups.append((comp.feature, pids))
+    if groups:
+        triplet = _triplet(cfg, groups)
         loss = loss + cfg.alpha2 * triplet
         values["triplet"] = triplet.item()
     values["loss"] = loss.item()
     return loss, values, erase_seconds
+
+
+def _augment(method: Method, strategy, batch: dict, generator: torch.Generator) -> tuple[torch.Tensor, float]:
+    """One network's batch with erasing as data augmentation: REDA's random erasing draws its own p = 0.5;
+    a precomputed mask (AOS) is applied to each image with probability 0.5."""
+    images = batch["images"]
+    start = device_clock(images.device)
+    erased, _ = strategy.erase(EraseInput(images, indices=batch["indices"], flipped=batch["flipped"],
+                                          generator=generator))
+    if method.erasing != "random":
+        chosen = torch.rand(len(images), generator=generator, device=generator.device) < AUGMENT_P
+        erased = torch.where(chosen.to(images.device)[:, None, None, None], erased, images)
+    return erased, device_clock(images.device) - start
 
 
 def check_run_dir(cfg: RunConfig, out_dir: Path) -> None:
@@ -250,7 +296,7 @@ def train(cfg: RunConfig, split: Split, out_dir: Path, *, overrides: dict | None
     if model_path.is_file():
         log.info("%s already finished; nothing to do", out_dir)
         return model_path
-    method = get_method(cfg.method)
+    method = get_method(cfg.method, cfg.peer_form)
     device = pick_device(cfg.device)
     seed_everything(cfg.seed)
     model = build_networks(cfg, split.num_train_pids, pretrained=cfg.pretrained).to(device)
@@ -267,6 +313,7 @@ def train(cfg: RunConfig, split: Split, out_dir: Path, *, overrides: dict | None
     strategy = make_strategy(cfg, method, split, baseline1_dir, out_dir, device)
     use_amp = cfg.amp and device.type == "cuda"
     started = time.perf_counter()
+    pixels = preload_pixels(split.train, cfg.height, cfg.width) if cfg.cache_images else None
     for epoch in range(start_epoch, cfg.epochs):
         joint = epoch >= cfg.warmup_epochs
         lr = learning_rate(cfg, epoch)
@@ -278,7 +325,7 @@ def train(cfg: RunConfig, split: Split, out_dir: Path, *, overrides: dict | None
         epoch_start = time.perf_counter()
         loader = build_train_loader(
             split.train, p=cfg.batch_p, k=cfg.batch_k, height=cfg.height, width=cfg.width, seed=cfg.seed,
-            epoch=epoch, num_workers=cfg.num_workers, pad=cfg.pad, flip=cfg.flip,
+            epoch=epoch, num_workers=cfg.num_workers, pad=cfg.pad, flip=cfg.flip, pixels=pixels,
         )
         total = len(loader) if cfg.max_iters_per_epoch is None else min(len(loader), cfg.max_iters_per_epoch)
         progress = tqdm(as_device(loader, device), total=total, desc=f"epoch {epoch + 1}/{cfg.epochs}",
@@ -288,8 +335,9 @@ def train(cfg: RunConfig, split: Split, out_dir: Path, *, overrides: dict | None
                 break
             generator = torch.Generator(device=device).manual_seed(derive_seed(cfg.seed, epoch, iteration, 1))
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-                loss, values, erase_seconds = training_step(cfg, method, model, strategy, batch, joint=joint,
-                                                            generator=generator)
+                loss, values, erase_seconds = training_step(
+                    cfg, method, model, strategy, batch, joint=joint, generator=generator,
+                    complementary_seed=derive_seed(cfg.seed, epoch, iteration, 2))
             if not torch.isfinite(loss):
                 raise AEAError(
                     f"loss became {loss.item()} at epoch {epoch + 1} iteration {iteration + 1}: training diverged; "

@@ -122,3 +122,56 @@ def test_run_dir_of_another_config_is_refused(tiny_market, tmp_path):
     T.train(tiny_config(epochs=1, warmup_epochs=0, lr_decay_epoch=1), tiny_market, tmp_path / "run")
     with pytest.raises(AEAError, match="holds a run with another config"):
         T.train(tiny_config(epochs=1, warmup_epochs=0, lr_decay_epoch=1, erase_ratio=20), tiny_market, tmp_path / "run")
+
+
+def basic_half(state: dict) -> dict:
+    return {k[len("basic."):]: v for k, v in state.items() if k.startswith("basic.")}
+
+
+@pytest.mark.parametrize("method", ["aea", "baseline3"])
+def test_two_network_run_pairs_with_baseline1_bit_for_bit(tiny_market, tmp_path, method):
+    """per_network triplet + the complementary network's own random stream: the basic half of a two-network
+    run is Baseline 1's network, weight for weight, at the same seed (dropout active in both)."""
+    values = {"epochs": 3, "warmup_epochs": 1, "max_iters_per_epoch": 2, "dropout": 0.5}
+    b1 = T.train(resolve(load_profile("tiny"), "market1501", "baseline1", values, seed=4), tiny_market, tmp_path / "b1")
+    two = T.train(resolve(load_profile("tiny"), "market1501", method, values, seed=4), tiny_market, tmp_path / "two")
+    b1_state = torch.load(b1, weights_only=False)["state_dict"]
+    two_state = torch.load(two, weights_only=False)["state_dict"]
+    assert_same_weights(b1_state, basic_half(two_state))
+    log = losses(tmp_path / "two")
+    assert log.joint.iloc[-1] == 1 and log.accuracy_complementary.notna().iloc[-1]  # the second network trained
+    pd.testing.assert_series_equal(losses(tmp_path / "b1").ce_basic, log.ce_basic)
+
+
+def test_joint_triplet_changes_the_basic_network(tiny_market, tmp_path):
+    """The joint reading mixes erased-image features into the basic network's triplet: no longer Baseline 1."""
+    values = {"epochs": 2, "warmup_epochs": 1, "max_iters_per_epoch": 2}
+    b1 = T.train(resolve(load_profile("tiny"), "market1501", "baseline1", values, seed=4), tiny_market, tmp_path / "b1")
+    joint = T.train(resolve(load_profile("tiny"), "market1501", "aea", {**values, "triplet_mode": "joint"}, seed=4),
+                    tiny_market, tmp_path / "joint")
+    b1_state = torch.load(b1, weights_only=False)["state_dict"]
+    joint_state = basic_half(torch.load(joint, weights_only=False)["state_dict"])
+    assert any(not torch.equal(b1_state[k], joint_state[k]) for k in b1_state)
+
+
+def test_triplet_modes_on_a_hand_built_batch():
+    """per_network = T(basic) + T(complementary); joint = one triplet over the 2B features."""
+    from aea.losses import batch_hard_triplet
+
+    torch.manual_seed(0)
+    fb, fc = torch.randn(8, 5), torch.randn(8, 5)
+    pids = torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])
+    per = T._triplet(tiny_config(triplet_mode="per_network"), [(fb, pids), (fc, pids)])
+    joint = T._triplet(tiny_config(triplet_mode="joint"), [(fb, pids), (fc, pids)])
+    assert per.item() == pytest.approx((batch_hard_triplet(fb, pids, 0.3) + batch_hard_triplet(fc, pids, 0.3)).item())
+    assert joint.item() == pytest.approx(batch_hard_triplet(torch.cat([fb, fc]), torch.cat([pids, pids]), 0.3).item())
+    assert per.item() != pytest.approx(joint.item())
+
+
+def test_one_network_peer_form_trains_a_single_augmented_network(tiny_market, tmp_path):
+    cfg = tiny_config("reda", peer_form="one_network", epochs=1, warmup_epochs=0)
+    model_path = T.train(cfg, tiny_market, tmp_path / "reda1")
+    state = torch.load(model_path, weights_only=False)["state_dict"]
+    assert not any(k.startswith(("basic.", "complementary.")) for k in state)  # one ReIDNetwork
+    metrics = evaluate_run(tmp_path / "reda1", tiny_market)
+    assert metrics["feature"] == "basic" and metrics["feature_dim"] == 2560

@@ -2,13 +2,15 @@
 
 Test-time feature choices (``TwoNetworks.features``):
   basic / complementary  that network's 2,560-d feature, L2-normalised;
-  concat                 each network's feature L2-normalised, concatenated, then
-                         scaled by 1/sqrt(2) so the 5,120-d vector has unit norm.
-Normalising each half first gives both networks equal weight whatever their
-feature scales (training L2-normalises each network's feature inside the
-triplet loss, so the halves are compared on that scale); the final 1/sqrt(2) is
-the L2 normalisation of the concatenation ("5,120-d, L2-normalised" in the
-paper) and does not change any ranking.
+  concat                 both 2,560-d features concatenated into a unit 5,120-d
+                         vector; "concatenated, L2-normalised" has two readings
+                         (the config's ``test_feature_norm``):
+    per_half  each half L2-normalised, concatenated, scaled by 1/sqrt(2): both
+              networks weigh equally whatever their feature scales (training
+              L2-normalises each network's feature inside the triplet loss, so the
+              halves are compared on that scale); the 1/sqrt(2) changes no ranking;
+    concat    raw halves concatenated, then L2-normalised: the network with the
+              larger feature norm dominates the distance.
 """
 
 from __future__ import annotations
@@ -23,6 +25,15 @@ from aea.errors import AEAError
 from aea.models.branch import ReIDNetwork
 
 FEATURES = ("basic", "complementary", "concat")
+
+
+def concat_features(basic: torch.Tensor, complementary: torch.Tensor, norm: str = "per_half") -> torch.Tensor:
+    """Unit 5,120-d test features from the two networks' raw features, by the ``norm`` reading."""
+    if norm == "per_half":
+        return torch.cat([F.normalize(basic, dim=1), F.normalize(complementary, dim=1)], dim=1) / math.sqrt(2.0)
+    if norm == "concat":
+        return F.normalize(torch.cat([basic, complementary], dim=1), dim=1)
+    raise AEAError(f"test_feature_norm={norm!r}; choose per_half or concat")
 
 
 class TwoNetworks(nn.Module):
@@ -43,17 +54,18 @@ class TwoNetworks(nn.Module):
         _check_which(which)
         return self.basic.feature_dim * (2 if which == "concat" else 1)
 
-    def features(self, x: torch.Tensor, which: str = "concat") -> torch.Tensor:
+    def features(self, x: torch.Tensor, which: str = "concat", norm: str = "per_half") -> torch.Tensor:
         """Unit-norm test features of images ``x``; the caller sets eval mode and no_grad."""
         _check_which(which)
-        if which != "complementary":
-            basic = F.normalize(self.basic(x, taps=()).feature, dim=1)
-            if which == "basic":
-                return basic
-        complementary = F.normalize(self.complementary(x, taps=()).feature, dim=1)
+        if which == "basic":
+            return F.normalize(self.basic(x, taps=()).feature, dim=1)
         if which == "complementary":
-            return complementary
-        return torch.cat([basic, complementary], dim=1) / math.sqrt(2.0)
+            return F.normalize(self.complementary(x, taps=()).feature, dim=1)
+        return concat_features(*self.raw_features(x), norm)
+
+    def raw_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Both networks' 2,560-d features before any normalisation (basic, complementary)."""
+        return self.basic(x, taps=()).feature, self.complementary(x, taps=()).feature
 
 
 def _check_which(which: str) -> None:

@@ -39,3 +39,15 @@ def test_bad_feature_name_and_mismatched_networks(pair):
         pair.features(torch.randn(1, 3, 64, 32), "both")
     with pytest.raises(AEAError, match="same embed_dim"):
         TwoNetworks(ReIDNetwork("resnet18", 5), ReIDNetwork("resnet18", 5, embed_dim=256))
+
+
+def test_plain_concatenation_reading_weights_halves_by_their_norms():
+    """test_feature_norm=concat: [b, c] / |[b, c]|; a half with 3x the norm dominates (hand-computed)."""
+    from aea.models.aea import concat_features
+
+    b = torch.tensor([[3.0, 0.0]])
+    c = torch.tensor([[0.0, 1.0]])
+    torch.testing.assert_close(concat_features(b, c, "concat"), torch.tensor([[3.0, 0.0, 0.0, 1.0]]) / math.sqrt(10))
+    torch.testing.assert_close(concat_features(b, c, "per_half"), torch.tensor([[1.0, 0.0, 0.0, 1.0]]) / math.sqrt(2))
+    with pytest.raises(AEAError, match="per_half or concat"):
+        concat_features(b, c, "sum")
