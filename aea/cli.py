@@ -38,7 +38,13 @@ def cmd_data(args: argparse.Namespace) -> None:
     from aea.data.datasets import load_dataset
     from aea.data.synthetic import make_synthetic
 
-    if args.action == "make-synthetic":
+    if args.action == "make-mechanism":
+        from aea.data.bodyparts import make_mechanism
+
+        path = make_mechanism(Path(args.root), variant=args.variant, occlusion=args.occlusion, size=args.size,
+                              seed=args.seed)
+        log.info("wrote mechanism data (%s, p=%g) to %s", args.variant, args.occlusion, path)
+    elif args.action == "make-synthetic":
         for dataset in args.dataset:
             path = make_synthetic(dataset, Path(args.root), size=args.size, seed=args.seed)
             log.info("wrote synthetic %s to %s", dataset, path)
@@ -138,11 +144,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     data = sub.add_parser("data", help="generate synthetic datasets or check a dataset's layout and counts")
-    data.add_argument("action", choices=("make-synthetic", "check"))
+    data.add_argument("action", choices=("make-synthetic", "make-mechanism", "check"))
     data.add_argument("--dataset", nargs="+", choices=DATASETS, default=list(DATASETS))
     data.add_argument("--root", default="data", help="data root (default: data)")
     data.add_argument("--size", default="smoke", help="synthetic size: smoke or tiny")
     data.add_argument("--seed", type=int, default=0)
+    data.add_argument("--variant", default="redundant",
+                      help="make-mechanism: redundant (every body region identifies) "
+                      "or single-cue (only the upper body does)")
+    data.add_argument("--occlusion", type=float, default=0.0,
+                      help="make-mechanism: probability p that a test image has one body region occluded")
     data.add_argument("--json", help="check: also write the counts to this JSON file")
     data.add_argument("--no-check-counts", dest="check_counts", action="store_false",
                       help="check: accept a release whose image counts differ from the documented ones")
