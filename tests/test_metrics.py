@@ -75,6 +75,19 @@ def test_golden_market_evaluation(golden, evaluate, as_input) -> None:
     assert round(result.map_noninterp, 4) == 0.6652
 
 
+def test_per_query_record_reproduces_the_golden_cmc_and_maps(golden) -> None:
+    """The per-query record a run stores is enough to rebuild its CMC and both mAPs (fast path == loop)."""
+    g = golden
+    args = (g["dist"], g["q_pids"], g["g_pids"], g["q_cams"], g["g_cams"])
+    fast, loop = evaluate_ranking(*args, max_rank=100).per_query(), evaluate_ranking_loop(*args, max_rank=100).per_query()
+    assert fast == loop
+    first = np.asarray(fast["first_match_rank"])
+    assert fast["query"] == list(range(100)) and first.min() >= 1
+    np.testing.assert_allclose([np.mean(first <= k) for k in range(1, 101)], g["cmc"], rtol=0, atol=1e-12)
+    assert round(float(np.mean(fast["ap_official"])), 5) == 0.64034
+    assert round(float(np.mean(fast["ap_noninterp"])), 4) == 0.6652
+
+
 def test_golden_ties_follow_gallery_order(golden) -> None:
     """The golden distances are rounded: thousands of ties, resolved by gallery order."""
     g = golden
