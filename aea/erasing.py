@@ -2,11 +2,11 @@
 
 One interface for all of them::
 
-    erased, mask = strategy.erase(images, features=..., indices=..., flipped=..., generator=...)
+    erased, mask = strategy.erase(EraseInput(images, features=..., indices=..., flipped=..., generator=...))
 
 ``images`` are (B, 3, H, W) ImageNet-normalised (fill 0 = the mean pixel);
 ``mask`` is bool (B, H, W), True where a pixel was erased. Each strategy reads
-only the keyword arguments it needs and refuses to run without them:
+only the fields of ``EraseInput`` it needs and refuses to run without them:
 
   salient  ``SalientErasing``     AEA and Baseline 2: top-R % of the attention
            (sum_c M_c^2) of the basic network's tapped layer, every iteration;
@@ -28,9 +28,11 @@ from __future__ import annotations
 import logging
 import math
 import os
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -39,8 +41,8 @@ from tqdm import tqdm
 from aea.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from aea.errors import AEAError
 from aea.io import atomic_path
-from kernels import attention_erase
-from kernels.reference import Fill, apply_mask, attention_map, fill_tensor, num_erased, resize_map, top_ratio_mask
+from kernels import EraseError, attention_erase, check_ratio
+from kernels.reference import Fill, apply_mask, attention_map, fill_tensor, resize_map, top_ratio_mask
 
 log = logging.getLogger(__name__)
 
@@ -50,26 +52,48 @@ LUMA_601 = (0.299, 0.587, 0.114)
 Batch = Mapping[str, torch.Tensor]
 
 
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """A kernel's refusal of its input (``kernels.EraseError``) reaches the user as AEAError, one line."""
+    try:
+        yield
+    except EraseError as exc:
+        raise AEAError(str(exc)) from exc
+
+
+@dataclass(frozen=True)
+class EraseInput:
+    """What a strategy may read from one training batch.
+
+    ``features``: the basic network's activations at the strategy's ``tap`` (salient erasing);
+    ``indices``/``flipped``: training indices and horizontal flips of the samples (static masks);
+    ``generator``: the only source of randomness (random erasing).
+    """
+
+    images: torch.Tensor
+    features: torch.Tensor | None = None
+    indices: torch.Tensor | None = None
+    flipped: torch.Tensor | None = None
+    generator: torch.Generator | None = None
+
+
 class Erasing:
     """Base of the strategies. ``tap`` is the backbone layer whose activations ``erase`` needs, or None."""
 
     tap: str | None = None
 
-    def erase(
-        self,
-        images: torch.Tensor,
-        *,
-        features: torch.Tensor | None = None,
-        indices: torch.Tensor | None = None,
-        flipped: torch.Tensor | None = None,
-        generator: torch.Generator | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def erase(self, batch: EraseInput) -> tuple[torch.Tensor, torch.Tensor]:
+        """(erased images, bool (B, H, W) mask) of one batch."""
+        with _user_errors():
+            return self._erase(batch)
+
+    def _erase(self, batch: EraseInput) -> tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError
 
 
 def _check_ratio(ratio: float) -> float:
-    num_erased(ratio, 100)  # raises AEAError outside (0, 100)
-    return float(ratio)
+    with _user_errors():
+        return check_ratio(ratio)
 
 
 class SalientErasing(Erasing):
@@ -81,18 +105,10 @@ class SalientErasing(Erasing):
         self.backend = backend
         self.tap = layer
 
-    def erase(
-        self,
-        images: torch.Tensor,
-        *,
-        features: torch.Tensor | None = None,
-        indices: torch.Tensor | None = None,
-        flipped: torch.Tensor | None = None,
-        generator: torch.Generator | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        if features is None:
+    def _erase(self, batch: EraseInput) -> tuple[torch.Tensor, torch.Tensor]:
+        if batch.features is None:
             raise ValueError(f"salient erasing needs the basic network's {self.tap} activations as features=")
-        return attention_erase(features, images, self.ratio, self.fill, self.backend)
+        return attention_erase(batch.features, batch.images, self.ratio, self.fill, self.backend)
 
 
 def gray_levels(images: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
@@ -129,18 +145,10 @@ class GrayErasing(Erasing):
         self.mean = tuple(mean)
         self.std = tuple(std)
 
-    def erase(
-        self,
-        images: torch.Tensor,
-        *,
-        features: torch.Tensor | None = None,
-        indices: torch.Tensor | None = None,
-        flipped: torch.Tensor | None = None,
-        generator: torch.Generator | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def _erase(self, batch: EraseInput) -> tuple[torch.Tensor, torch.Tensor]:
         with torch.no_grad():
-            mask = top_ratio_mask(gray_levels(images, self.mean, self.std), self.ratio)
-            return apply_mask(images, mask, self.fill), mask
+            mask = top_ratio_mask(gray_levels(batch.images, self.mean, self.std), self.ratio)
+            return apply_mask(batch.images, mask, self.fill), mask
 
 
 @dataclass(frozen=True)
@@ -219,23 +227,16 @@ class StaticMaskErasing(Erasing):
         """Save the masks (not the fill, which stays a run setting) to an .npz atomically."""
         self.masks.save(path)
 
-    def erase(
-        self,
-        images: torch.Tensor,
-        *,
-        features: torch.Tensor | None = None,
-        indices: torch.Tensor | None = None,
-        flipped: torch.Tensor | None = None,
-        generator: torch.Generator | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        if indices is None:
+    def _erase(self, batch: EraseInput) -> tuple[torch.Tensor, torch.Tensor]:
+        images = batch.images
+        if batch.indices is None:
             raise ValueError("static mask erasing needs the training indices of the batch as indices=")
         if tuple(images.shape[-2:]) != (self.masks.height, self.masks.width):
             raise AEAError(
                 f"images are {tuple(images.shape[-2:])} but the masks are {self.masks.height}x{self.masks.width}; "
                 "recompute the masks at this input size"
             )
-        mask = self.masks.lookup(indices, flipped).to(images.device)
+        mask = self.masks.lookup(batch.indices, batch.flipped).to(images.device)
         return apply_mask(images, mask, self.fill), mask
 
 
@@ -292,23 +293,16 @@ class RandomErasing(Erasing):
                 return top, left, h, w
         return None
 
-    def erase(
-        self,
-        images: torch.Tensor,
-        *,
-        features: torch.Tensor | None = None,
-        indices: torch.Tensor | None = None,
-        flipped: torch.Tensor | None = None,
-        generator: torch.Generator | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def _erase(self, batch: EraseInput) -> tuple[torch.Tensor, torch.Tensor]:
+        images, generator = batch.images, batch.generator
         if generator is None:
             raise ValueError("random erasing needs a torch.Generator as generator= (no global RNG)")
-        batch, channels, height, width = images.shape
+        size, channels, height, width = images.shape
         mean = fill_tensor(self.mean, channels, images).view(-1, 1, 1)
         std = fill_tensor(self.std, channels, images).view(-1, 1, 1)
         erased = images.detach().clone()
-        mask = torch.zeros(batch, height, width, dtype=torch.bool, device=images.device)
-        for b in range(batch):
+        mask = torch.zeros(size, height, width, dtype=torch.bool, device=images.device)
+        for b in range(size):
             box = self._box(height, width, generator)
             if box is None:
                 continue
@@ -375,7 +369,8 @@ def static_salient_masks(
                 scores = resize_map(attention_map(feature_fn(images)), tuple(image_size))
             yield batch["indices"], top_ratio_mask(scores, ratio)
 
-    return _collect_masks(masks(), num_images)
+    with _user_errors():
+        return _collect_masks(masks(), num_images)
 
 
 def aos_geometry(
@@ -461,7 +456,8 @@ def adversarial_occlusion_masks(
                 chosen.append(windows[int(probs.argmin())])
             yield batch["indices"], torch.stack(chosen)
 
-    return _collect_masks(masks(), num_images)
+    with _user_errors():
+        return _collect_masks(masks(), num_images)
 
 
 # --------------------------------------------------------------------------- factory

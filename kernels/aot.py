@@ -74,13 +74,15 @@ class Usage:
 
 def _args(kernel: str, C: int, h: int, w: int, H: int, W: int, cfg, feature_dtype: str) -> tuple[dict, dict]:
     """(runtime argument name -> (type, value or None), constexpr name -> value) of one launch."""
+    from kernels.fused_erase import HIST_WORDS, RADIX
+
     p = lambda t: (t, None)  # noqa: E731  (pointer: value irrelevant, always 16-byte aligned)
     i = lambda v: ("i32", v)  # noqa: E731
     f = ("fp32", None)
     if kernel == "reduce":
         args = dict(feat=p(f"*{feature_dtype}"), low=p("*fp32"), hist=p("*i32"), C=i(C), HW=i(h * w))
-        return args, dict(BLOCK_C=cfg.block_c, BLOCK_P=cfg.block_p)
-    common = dict(CL_ORDER=cfg.cl_order, EMULATE_FMA=False, BLOCK_Y=cfg.block_y, BLOCK_X=cfg.block_x)
+        return args, dict(BLOCK_C=cfg.block_c, BLOCK_P=cfg.block_p, HIST_WORDS=HIST_WORDS)
+    common = dict(CL_ORDER=cfg.cl_order, EMULATE_FMA=False, BLOCK_Y=cfg.block_y, BLOCK_X=cfg.block_x, **RADIX)
     if kernel.startswith("hist"):
         args = dict(low=p("*fp32"), hist=p("*i32"), state=p("*i32"), k=i(None), h=i(h), w=i(w), H=i(H), W=i(W),
                     scale_h=f, scale_w=f, rows=i(cfg.hist_rows))
@@ -173,14 +175,17 @@ def compile_launch(launch: Launch) -> tuple[str, int, int]:
 
 
 def _measure(item: tuple[Launch, list[str]]) -> Usage:
+    from kernels.fused_erase import RADIX
+
     launch, labels = item
     ptx, shared, warps = compile_launch(launch)
     ptxas = ptxas_usage(ptx, launch.arch)
+    fixed = ("EMULATE_FMA", *RADIX)  # the same in every variant: left out of the table
     return Usage(
         kernel=launch.kernel,
         arch=launch.arch,
         shapes=", ".join(labels),
-        constexprs=" ".join(f"{k}={v}" for k, v in launch.constexprs if k not in ("EMULATE_FMA",)),
+        constexprs=" ".join(f"{k}={v}" for k, v in launch.constexprs if k not in fixed),
         num_warps=warps,
         registers=ptxas["registers"],
         spill_stores=ptxas["spill_stores"],

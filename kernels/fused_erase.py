@@ -50,13 +50,20 @@ import triton
 import triton.language as tl
 from triton.runtime.interpreter import InterpretedFunction
 
-from aea.errors import AEAError
+from kernels import EraseError
 from kernels.reference import Fill, fill_tensor, num_erased
 
+#: Bits of the digits of passes 1 and 2 (bits 19..10 and 9..0 of the key); pass 0 takes the 11 bits above.
+LOW_BITS = 10
+#: Bins of pass 0 (bits 30..20) and of passes 1 and 2.
+TOP_BINS = 1 << (31 - 2 * LOW_BITS)
+LOW_BINS = 1 << LOW_BITS
 #: Histogram words per image: pass 0 (2048 bins) + pass 1 (1024) + pass 2 (1024).
-HIST_WORDS = 4096
+HIST_WORDS = TOP_BINS + 2 * LOW_BINS
 #: int32 words of selection state per image: (prefix, rank) after passes 0 and 1.
 STATE_WORDS = 4
+#: The radix layout as the kernels' constexpr arguments: the device code has no numbers of its own.
+RADIX = dict(HIST_WORDS=HIST_WORDS, STATE_WORDS=STATE_WORDS, TOP_BINS=TOP_BINS, LOW_BITS=LOW_BITS)
 _FEATURE_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 
 
@@ -135,7 +142,7 @@ def _select(hist, NUM_BINS: tl.constexpr, rank):
 
 
 @triton.jit
-def _reduce_kernel(feat, low, hist, C, HW, BLOCK_C: tl.constexpr, BLOCK_P: tl.constexpr):
+def _reduce_kernel(feat, low, hist, C, HW, BLOCK_C: tl.constexpr, BLOCK_P: tl.constexpr, HIST_WORDS: tl.constexpr):
     """A_low[b, p] = sum_c feat[b, c, p]^2 in fp32; program (b, 0) also zeroes hist[b]."""
     b = tl.program_id(0).to(tl.int64)
     tile = tl.program_id(1)
@@ -151,34 +158,36 @@ def _reduce_kernel(feat, low, hist, C, HW, BLOCK_C: tl.constexpr, BLOCK_P: tl.co
         acc += m * m
     tl.store(low + b * HW + offs, tl.sum(acc, 0), mask=inside)
     if tile == 0:
-        words = tl.arange(0, 4096)
-        tl.store(hist + b * 4096 + words, tl.zeros_like(words))
+        words = tl.arange(0, HIST_WORDS)
+        tl.store(hist + b * HIST_WORDS + words, tl.zeros_like(words))
 
 
 @triton.jit
 def _hist_kernel(low, hist, state, k, h, w, H, W, scale_h, scale_w, rows,
                  PASS: tl.constexpr, BLOCK_Y: tl.constexpr, BLOCK_X: tl.constexpr,
-                 CL_ORDER: tl.constexpr, EMULATE_FMA: tl.constexpr):
+                 CL_ORDER: tl.constexpr, EMULATE_FMA: tl.constexpr, HIST_WORDS: tl.constexpr,
+                 STATE_WORDS: tl.constexpr, TOP_BINS: tl.constexpr, LOW_BITS: tl.constexpr):
     """One radix pass: histogram of one 11/10/10-bit digit of the resized values in a band of rows."""
     b = tl.program_id(0).to(tl.int64)
     band = tl.program_id(1)
-    hist_b = hist + b * 4096
-    state_b = state + b * 4
+    LOW_BINS: tl.constexpr = 1 << LOW_BITS
+    hist_b = hist + b * HIST_WORDS
+    state_b = state + b * STATE_WORDS
     if PASS == 0:
-        NUM_BINS: tl.constexpr = 2048
+        NUM_BINS: tl.constexpr = TOP_BINS
         out = hist_b
     elif PASS == 1:
-        NUM_BINS: tl.constexpr = 1024
-        out = hist_b + 2048
-        prefix, rank = _select(hist_b, 2048, k)
+        NUM_BINS: tl.constexpr = LOW_BINS
+        out = hist_b + TOP_BINS
+        prefix, rank = _select(hist_b, TOP_BINS, k)
         if band == 0:
             tl.store(state_b, prefix)
             tl.store(state_b + 1, rank)
     else:
-        NUM_BINS: tl.constexpr = 1024
-        out = hist_b + 3072
-        digit, rank = _select(hist_b + 2048, 1024, tl.load(state_b + 1))
-        prefix = tl.load(state_b) * 1024 + digit
+        NUM_BINS: tl.constexpr = LOW_BINS
+        out = hist_b + TOP_BINS + LOW_BINS
+        digit, rank = _select(hist_b + TOP_BINS, LOW_BINS, tl.load(state_b + 1))
+        prefix = (tl.load(state_b) << LOW_BITS) + digit
         if band == 0:
             tl.store(state_b + 2, prefix)
             tl.store(state_b + 3, rank)
@@ -195,14 +204,14 @@ def _hist_kernel(low, hist, state, k, h, w, H, W, scale_h, scale_w, rows,
                          CL_ORDER, EMULATE_FMA)
             key = v.to(tl.int32, bitcast=True) & 0x7FFFFFFF  # -0.0 counts as 0.0
             if PASS == 0:
-                digits = key >> 20
+                digits = key >> (2 * LOW_BITS)
                 take = inside
             elif PASS == 1:
-                digits = (key >> 10) & 1023
-                take = inside & ((key >> 20) == prefix)
+                digits = (key >> LOW_BITS) & (LOW_BINS - 1)
+                take = inside & ((key >> (2 * LOW_BITS)) == prefix)
             else:
-                digits = key & 1023
-                take = inside & ((key >> 10) == prefix)
+                digits = key & (LOW_BINS - 1)
+                take = inside & ((key >> LOW_BITS) == prefix)
             counts += tl.histogram(tl.reshape(digits, [BLOCK_Y * BLOCK_X]), NUM_BINS,
                                    mask=tl.reshape(take, [BLOCK_Y * BLOCK_X]))
     bins = tl.arange(0, NUM_BINS)
@@ -211,13 +220,16 @@ def _hist_kernel(low, hist, state, k, h, w, H, W, scale_h, scale_w, rows,
 
 @triton.jit
 def _erase_kernel(images, erased, mask, fill, threshold, low, hist, state, CI, h, w, H, W, scale_h, scale_w, rows,
-                  BLOCK_Y: tl.constexpr, BLOCK_X: tl.constexpr, CL_ORDER: tl.constexpr, EMULATE_FMA: tl.constexpr):
+                  BLOCK_Y: tl.constexpr, BLOCK_X: tl.constexpr, CL_ORDER: tl.constexpr, EMULATE_FMA: tl.constexpr,
+                  HIST_WORDS: tl.constexpr, STATE_WORDS: tl.constexpr, TOP_BINS: tl.constexpr,
+                  LOW_BITS: tl.constexpr):
     """Final digit -> threshold t; mask = v >= t; masked pixels of every channel set to fill[c]."""
     b = tl.program_id(0).to(tl.int64)
     band = tl.program_id(1)
-    state_b = state + b * 4
-    digit, _ = _select(hist + b * 4096 + 3072, 1024, tl.load(state_b + 3))
-    t = (tl.load(state_b + 2) * 1024 + digit).to(tl.float32, bitcast=True)
+    LOW_BINS: tl.constexpr = 1 << LOW_BITS
+    state_b = state + b * STATE_WORDS
+    digit, _ = _select(hist + b * HIST_WORDS + TOP_BINS + LOW_BINS, LOW_BINS, tl.load(state_b + 3))
+    t = ((tl.load(state_b + 2) << LOW_BITS) + digit).to(tl.float32, bitcast=True)
     if band == 0:
         tl.store(threshold + b, t)
     low_b = low + b * h * w
@@ -248,7 +260,7 @@ def interpreter_active() -> bool:
     """
     kernels_interpreted = isinstance(_reduce_kernel, InterpretedFunction)
     if kernels_interpreted != isinstance(tl.zeros, InterpretedFunction):
-        raise AEAError(
+        raise EraseError(
             "TRITON_INTERPRET changed between `import triton` and `import kernels.fused_erase`; "
             "set it before anything imports triton"
         )
@@ -322,15 +334,15 @@ def bytes_moved(B: int, C: int, h: int, w: int, H: int, W: int, feature_dtype: t
 
 def _check(features: torch.Tensor, images: torch.Tensor) -> None:
     if features.dim() != 4 or images.dim() != 4 or features.shape[0] != images.shape[0]:
-        raise AEAError(
+        raise EraseError(
             f"features {tuple(features.shape)} and images {tuple(images.shape)} must both be 4-d with the same batch size"
         )
     if features.device != images.device:
-        raise AEAError(f"features are on {features.device} but images on {images.device}; move both to one device")
+        raise EraseError(f"features are on {features.device} but images on {images.device}; move both to one device")
     if images.shape[-2] * images.shape[-1] < 2:
-        raise AEAError(f"images of size {tuple(images.shape[-2:])} have fewer than 2 pixels; nothing to rank")
+        raise EraseError(f"images of size {tuple(images.shape[-2:])} have fewer than 2 pixels; nothing to rank")
     if features.shape[-2] * features.shape[-1] == 0 or features.shape[1] == 0:
-        raise AEAError(f"features {tuple(features.shape)} are empty; pass the activations of a conv layer")
+        raise EraseError(f"features {tuple(features.shape)} are empty; pass the activations of a conv layer")
 
 
 def erase_with_threshold(
@@ -342,7 +354,7 @@ def erase_with_threshold(
     CI, H, W = images.shape[1:]
     k = num_erased(ratio, H * W)
     if images.device.type != "cuda" and not interpreter_active():
-        raise AEAError(
+        raise EraseError(
             "the Triton erase runs on CPU only in Triton's interpreter: set TRITON_INTERPRET=1 before anything "
             "imports triton, or use the reference backend"
         )
@@ -364,10 +376,10 @@ def erase_with_threshold(
     cfg = launch_config(B, C, h, w, H, W, interpret=interpret)
     scale_h = float(np.float32(h) / np.float32(H))  # ATen: float(input_size) / output_size, in fp32
     scale_w = float(np.float32(w) / np.float32(W))
-    common = dict(CL_ORDER=cfg.cl_order, EMULATE_FMA=interpret)
+    common = dict(CL_ORDER=cfg.cl_order, EMULATE_FMA=interpret, **RADIX)
     warps = {} if interpret else dict(num_warps=cfg.num_warps)
     _reduce_kernel[(B, cfg.reduce_tiles)](
-        features, low, hist, C, h * w, BLOCK_C=cfg.block_c, BLOCK_P=cfg.block_p, **warps
+        features, low, hist, C, h * w, BLOCK_C=cfg.block_c, BLOCK_P=cfg.block_p, HIST_WORDS=HIST_WORDS, **warps
     )
     for p in range(3):
         _hist_kernel[(B, triton.cdiv(H, cfg.hist_rows))](

@@ -17,24 +17,23 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
-from aea.errors import AEAError
+from kernels import EraseError, check_ratio
 
 Fill = float | Sequence[float] | torch.Tensor
 
 
 def num_erased(ratio: float, num_pixels: int) -> int:
     """Pixels to erase for ``ratio`` percent of ``num_pixels``; refuses R outside (0, 100)."""
-    if not 0.0 < float(ratio) < 100.0:
-        raise AEAError(f"erase ratio R={ratio} is outside (0, 100); set R to a percentage such as 10 or 20")
+    ratio = check_ratio(ratio)
     if num_pixels < 2:
-        raise AEAError(f"cannot erase a share of images with fewer than 2 pixels ({num_pixels}); use larger inputs")
-    return min(max(round(float(ratio) / 100.0 * num_pixels), 1), num_pixels - 1)
+        raise EraseError(f"cannot erase a share of images with fewer than 2 pixels ({num_pixels}); use larger inputs")
+    return min(max(round(ratio / 100.0 * num_pixels), 1), num_pixels - 1)
 
 
 def attention_map(features: torch.Tensor) -> torch.Tensor:
     """Sum over channels of squared activations: (B, C, h, w) -> (B, h, w) float32."""
     if features.dim() != 4:
-        raise AEAError(f"attention needs (B, C, h, w) activations, got shape {tuple(features.shape)}")
+        raise EraseError(f"attention needs (B, C, h, w) activations, got shape {tuple(features.shape)}")
     f = features.float()
     return (f * f).sum(dim=1)
 
@@ -58,7 +57,7 @@ def fill_tensor(fill: Fill, channels: int, like: torch.Tensor) -> torch.Tensor:
     if t.numel() == 1:
         t = t.expand(channels)
     if t.numel() != channels:
-        raise AEAError(f"erase fill has {t.numel()} values for {channels}-channel images; give one value or one per channel")
+        raise EraseError(f"erase fill has {t.numel()} values for {channels}-channel images; give one value or one per channel")
     return t
 
 
@@ -76,7 +75,7 @@ def attention_erase_reference(
     Returns ``(erased_images, mask)`` with mask of shape (B, H, W), dtype bool.
     """
     if images.dim() != 4 or features.shape[0] != images.shape[0]:
-        raise AEAError(
+        raise EraseError(
             f"features {tuple(features.shape)} and images {tuple(images.shape)} must both be 4-d with the same batch size"
         )
     with torch.no_grad():

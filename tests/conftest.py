@@ -1,4 +1,4 @@
-"""Shared fixtures: small generated datasets, made once per test session."""
+"""Shared fixtures (small generated datasets, made once per test session) and the one choice of Triton's mode."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import torch
 
 # Triton fixes interpreter vs compiled mode when it is first imported, and importing the package
 # (aea.train pulls in torch's optimisers, which import triton) already does so. Choose the CPU
-# interpreter here, before any test module is collected, when there is no GPU.
+# interpreter here, before any test module is collected, when there is no GPU (the only place that sets it).
 if "TRITON_INTERPRET" not in os.environ and not torch.cuda.is_available():
     os.environ["TRITON_INTERPRET"] = "1"
 

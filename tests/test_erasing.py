@@ -12,6 +12,7 @@ from aea.errors import AEAError
 from aea.erasing import (
     IMAGENET_MEAN,
     IMAGENET_STD,
+    EraseInput,
     GrayErasing,
     MaskBank,
     RandomErasing,
@@ -41,7 +42,7 @@ def test_salient_erases_exactly_k_pixels_and_matches_reference():
     features = torch.randn(4, 16, 16, 8, generator=g)  # a conv2-like map of a 64x32 input
     images = torch.randn(4, 3, 64, 32, generator=g)
     strategy = SalientErasing(10, fill=(1.0, 2.0, 3.0), backend="reference")
-    erased, mask = strategy.erase(images, features=features)
+    erased, mask = strategy.erase(EraseInput(images, features=features))
     # k = round(0.10 * 64 * 32) = round(204.8) = 205 on tie-free (continuous random) maps
     assert mask.dtype == torch.bool and mask.shape == (4, 64, 32)
     assert mask.flatten(1).sum(1).tolist() == [205] * 4
@@ -51,13 +52,24 @@ def test_salient_erases_exactly_k_pixels_and_matches_reference():
     assert torch.equal(erased.permute(1, 0, 2, 3)[:, ~mask], images.permute(1, 0, 2, 3)[:, ~mask])
     assert strategy.tap == "conv2" and SalientErasing(20, layer="conv1").tap == "conv1"
     with pytest.raises(ValueError, match="features"):
-        strategy.erase(images)
+        strategy.erase(EraseInput(images))
 
 
 def test_bad_ratio_is_a_user_error():
     for ratio in (0, 100, -5):
         with pytest.raises(AEAError, match="outside"):
             build_erasing("salient", ratio=ratio)
+
+
+def test_kernel_refusals_reach_the_user_as_aea_errors():
+    """``kernels`` raises its own EraseError; every strategy call turns it into the one-line AEAError."""
+    batch = EraseInput(torch.zeros(2, 3, 8, 4), features=torch.ones(2, 4, 4, 2))
+    with pytest.raises(AEAError, match="one value or one per channel"):
+        SalientErasing(10, fill=(1.0, 2.0), backend="reference").erase(batch)
+    with pytest.raises(AEAError, match="unknown erase backend 'cuda'"):
+        SalientErasing(10, backend="cuda").erase(batch)
+    with pytest.raises(AEAError, match="one value or one per channel"):
+        GrayErasing(10, fill=(1.0, 2.0)).erase(batch)
 
 
 # --------------------------------------------------------------------------- gray
@@ -68,7 +80,7 @@ def test_gray_erases_the_brightest_region():
     rgb = torch.rand(2, 3, 20, 10, generator=g) * 0.3  # dark, tie-free background
     rgb[0, :, 5:10, 2:6] = 0.8 + 0.2 * torch.rand(3, 5, 4, generator=g)  # 20 px = 10 % of 200
     rgb[1, :, 14:19, 5:9] = 0.8 + 0.2 * torch.rand(3, 5, 4, generator=g)
-    erased, mask = GrayErasing(10, fill=0.0).erase(normalise(rgb))
+    erased, mask = GrayErasing(10, fill=0.0).erase(EraseInput(normalise(rgb)))
     expected = torch.zeros(2, 20, 10, dtype=torch.bool)
     expected[0, 5:10, 2:6] = True
     expected[1, 14:19, 5:9] = True
@@ -83,15 +95,15 @@ def test_gray_uses_601_luma_and_commutes_with_flip():
     rgb[0, 1, 0, 1] = 1.0  # green
     rgb[0, 2, 0, 2] = 1.0  # blue
     rgb[0, :, 0, 3:] = torch.linspace(0.01, 0.07, 7)  # grey ramp, luma below 0.114
-    _, mask = GrayErasing(10).erase(normalise(rgb))  # k = round(1.0) = 1 pixel
+    _, mask = GrayErasing(10).erase(EraseInput(normalise(rgb)))  # k = round(1.0) = 1 pixel
     assert mask[0, 0].nonzero().flatten().tolist() == [1]
-    _, mask = GrayErasing(30).erase(normalise(rgb))  # k = 3: green, red, blue
+    _, mask = GrayErasing(30).erase(EraseInput(normalise(rgb)))  # k = 3: green, red, blue
     assert mask[0, 0].nonzero().flatten().tolist() == [0, 1, 2]
 
     images = torch.randn(3, 3, 32, 16, generator=torch.Generator().manual_seed(1))
     strategy = GrayErasing(15)
-    _, plain = strategy.erase(images)
-    _, flipped = strategy.erase(images.flip(-1))
+    _, plain = strategy.erase(EraseInput(images))
+    _, flipped = strategy.erase(EraseInput(images.flip(-1)))
     assert torch.equal(flipped, plain.flip(-1))  # per-batch == once-before-training, then flipped
 
 
@@ -110,13 +122,13 @@ def test_static_masks_looked_up_by_index_and_flipped(tmp_path):
     bank.save(path)
     strategy = build_erasing("static", masks=path, fill=(7.0, 8.0, 9.0))
     images = torch.randn(3, 3, 5, 3)
-    erased, mask = strategy.erase(images, indices=torch.tensor([2, 0, 3]), flipped=torch.tensor([False, True, False]))
+    erased, mask = strategy.erase(EraseInput(images, indices=torch.tensor([2, 0, 3]), flipped=torch.tensor([False, True, False])))
     assert torch.equal(mask[0], masks[2])
     assert torch.equal(mask[1], masks[0].flip(-1))
     assert torch.equal(mask[2], masks[3])
     assert torch.equal(erased[:, 2][mask], torch.full((int(mask.sum()),), 9.0))
     assert torch.equal(erased[:, 0][~mask], images[:, 0][~mask])
-    _, unflipped = strategy.erase(images, indices=torch.tensor([0, 0, 0]))
+    _, unflipped = strategy.erase(EraseInput(images, indices=torch.tensor([0, 0, 0])))
     assert torch.equal(unflipped, masks[[0, 0, 0]])
     strategy.save(tmp_path / "again.npz")
     reloaded = StaticMaskErasing.load(tmp_path / "again.npz", fill=0.0)
@@ -127,11 +139,11 @@ def test_static_mask_errors(tmp_path):
     _, bank = _bank()
     strategy = StaticMaskErasing(bank)
     with pytest.raises(AEAError, match="outside the 4 precomputed masks"):
-        strategy.erase(torch.zeros(1, 3, 5, 3), indices=torch.tensor([4]))
+        strategy.erase(EraseInput(torch.zeros(1, 3, 5, 3), indices=torch.tensor([4])))
     with pytest.raises(AEAError, match="recompute the masks at this input size"):
-        strategy.erase(torch.zeros(1, 3, 6, 3), indices=torch.tensor([0]))
+        strategy.erase(EraseInput(torch.zeros(1, 3, 6, 3), indices=torch.tensor([0])))
     with pytest.raises(ValueError, match="indices"):
-        strategy.erase(torch.zeros(1, 3, 5, 3))
+        strategy.erase(EraseInput(torch.zeros(1, 3, 5, 3)))
     (tmp_path / "bad.npz").write_bytes(b"junk")
     with pytest.raises(AEAError, match="cannot read mask file"):
         MaskBank.load(tmp_path / "bad.npz")
@@ -213,7 +225,7 @@ def test_reda_statistics():
     g = torch.Generator().manual_seed(0)
     boxes = []
     for _ in range(draws // 250):
-        _, mask = strategy.erase(torch.zeros(250, 1, height, width), generator=g)
+        _, mask = strategy.erase(EraseInput(torch.zeros(250, 1, height, width), generator=g))
         for m in mask:
             if m.any():
                 rows, cols = m.nonzero().unbind(1)
@@ -238,12 +250,12 @@ def test_reda_fill_values_determinism_and_no_global_rng():
     images = torch.randn(64, 3, 64, 32, generator=torch.Generator().manual_seed(5))
     strategy = build_erasing("random", p=1.0)
     state = torch.get_rng_state()
-    erased, mask = strategy.erase(images, generator=torch.Generator().manual_seed(3))
+    erased, mask = strategy.erase(EraseInput(images, generator=torch.Generator().manual_seed(3)))
     assert torch.equal(torch.get_rng_state(), state)  # the global generator was not touched
     assert mask.flatten(1).any(1).all()  # p = 1: every image erased
-    again, mask2 = strategy.erase(images, generator=torch.Generator().manual_seed(3))
+    again, mask2 = strategy.erase(EraseInput(images, generator=torch.Generator().manual_seed(3)))
     assert torch.equal(again, erased) and torch.equal(mask2, mask)
-    _, other = strategy.erase(images, generator=torch.Generator().manual_seed(4))
+    _, other = strategy.erase(EraseInput(images, generator=torch.Generator().manual_seed(4)))
     assert not torch.equal(other, mask)
     rgb = (erased * STD + MEAN).permute(1, 0, 2, 3)[:, mask]  # (3, erased pixels) in [0, 1] RGB
     assert rgb.min() >= -1e-6 and rgb.max() <= 1 + 1e-6
@@ -251,10 +263,10 @@ def test_reda_fill_values_determinism_and_no_global_rng():
         assert abs(channel.mean().item() - 0.5) < 0.02 and abs(channel.std().item() - 0.2887) < 0.02
     assert not torch.equal(rgb[0], rgb[1])  # channels drawn independently
     assert torch.equal(erased.permute(1, 0, 2, 3)[:, ~mask], images.permute(1, 0, 2, 3)[:, ~mask])
-    untouched, none = build_erasing("random", p=0.0).erase(images, generator=torch.Generator().manual_seed(3))
+    untouched, none = build_erasing("random", p=0.0).erase(EraseInput(images, generator=torch.Generator().manual_seed(3)))
     assert not none.any() and torch.equal(untouched, images)
     with pytest.raises(ValueError, match="generator"):
-        strategy.erase(images)
+        strategy.erase(EraseInput(images))
 
 
 # --------------------------------------------------------------------------- factory

@@ -1,6 +1,6 @@
 """Ahead-of-time compile for sm_80 / sm_90a: every kernel variant the launcher uses, without spills.
 
-Compiling needs ``@triton.jit`` kernels, which TRITON_INTERPRET=1 (set for this directory on machines
+Compiling needs ``@triton.jit`` kernels, which TRITON_INTERPRET=1 (set by ``tests/conftest.py`` on machines
 without a GPU) turns into interpreted functions, so ``python -m kernels.aot`` runs in a subprocess
 without it.  Triton's on-disk cache makes reruns take seconds (about 40 s cold on 2 cores).
 """

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import kernels
-from aea.errors import AEAError
+from kernels import EraseError
 from kernels.fused_erase import attention_erase_triton, bytes_moved, erase_with_threshold, launch_config
 from kernels.reference import attention_erase_reference, attention_map, num_erased, resize_map
 
@@ -142,7 +142,7 @@ def test_non_contiguous_inputs_are_copied(device):
 def test_ratio_outside_0_100_is_refused(R):
     features = torch.ones(1, 2, 4, 4)
     images = torch.zeros(1, 3, 8, 8)
-    with pytest.raises(AEAError, match=r"outside \(0, 100\)"):
+    with pytest.raises(EraseError, match=r"outside \(0, 100\)"):
         attention_erase_triton(features, images, R)
 
 
@@ -163,11 +163,11 @@ def test_fill_per_channel_and_output_dtypes(device, image_dtype):
 
 def test_bad_shapes_and_fills_are_refused(device):
     features = torch.ones(2, 4, 4, 4, device=device)
-    with pytest.raises(AEAError, match="same batch size"):
+    with pytest.raises(EraseError, match="same batch size"):
         attention_erase_triton(features, torch.zeros(3, 3, 8, 8, device=device), 10)
-    with pytest.raises(AEAError, match="fewer than 2 pixels"):
+    with pytest.raises(EraseError, match="fewer than 2 pixels"):
         attention_erase_triton(features, torch.zeros(2, 3, 1, 1, device=device), 10)
-    with pytest.raises(AEAError, match="one value or one per channel"):
+    with pytest.raises(EraseError, match="one value or one per channel"):
         attention_erase_triton(features, torch.zeros(2, 3, 8, 8, device=device), 10, fill=(1.0, 2.0))
 
 
