@@ -36,10 +36,10 @@ from tqdm import tqdm
 
 from aea.errors import AEAError
 from aea.io import atomic_path, read_json, write_json
+from aea.names import DATASETS
 
 log = logging.getLogger(__name__)
 
-DATASET_NAMES = ("market1501", "dukemtmcreid", "cuhk03-labeled", "cuhk03-detected")
 MARKET_DIR = "Market-1501-v15.09.15"
 DUKE_DIR = "DukeMTMC-reID"
 CUHK03_NP_DIR = "cuhk03-np"
@@ -112,9 +112,11 @@ class _FolderFormat:
 
 _FORMATS = {
     "market1501": _FolderFormat(re.compile(r"(-1|\d+)_c(\d+)s\d+_\d+_\d+\.jpg"), ".jpg",
-                                "0002_c1s1_000451_03.jpg", 6),
-    "dukemtmcreid": _FolderFormat(re.compile(r"(\d+)_c(\d+)_f\d+\.jpg"), ".jpg", "0005_c2_f0046985.jpg", 8),
-    "cuhk03-np": _FolderFormat(re.compile(r"(-1|\d+)_c(\d+)_\d+\.png"), ".png", "0001_c1_1.png", 2),
+                                "0002_c1s1_000451_03.jpg", NUM_CAMS["market1501"]),
+    "dukemtmcreid": _FolderFormat(re.compile(r"(\d+)_c(\d+)_f\d+\.jpg"), ".jpg", "0005_c2_f0046985.jpg",
+                                  NUM_CAMS["dukemtmcreid"]),
+    "cuhk03-np": _FolderFormat(re.compile(r"(-1|\d+)_c(\d+)_\d+\.png"), ".png", "0001_c1_1.png",
+                               NUM_CAMS["cuhk03-labeled"]),  # both CUHK03 settings: the two views of a pair
 }
 
 
@@ -417,9 +419,9 @@ def _locate(name: str, root: Path) -> tuple[_Source, list[Path], list[Path], Cal
 
 
 def load_dataset(name: str, root: str | os.PathLike, *, check_counts: bool = True) -> Split:
-    """Parse setting ``name`` (one of DATASET_NAMES) under data root ``root``; see the module docstring."""
-    if name not in DATASET_NAMES:
-        raise AEAError(f"unknown dataset {name!r}; choose one of {', '.join(DATASET_NAMES)}")
+    """Parse setting ``name`` (one of ``aea.names.DATASETS``) under data root ``root``; see the module docstring."""
+    if name not in DATASETS:
+        raise AEAError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
     root = Path(root).expanduser().resolve()
     if not root.is_dir():
         raise AEAError(f"data root {root} does not exist; {_fix_root(root)}")

@@ -1,6 +1,6 @@
 """ResNet trunk (torchvision's layout and weights, aea.models.resnet) with the Conv5_X down-sampling removed and taps on every stage.
 
-Tap names follow the ResNet paper's stage names (He et al. 2016, Table 1):
+Tap names (``aea.names.LAYERS``) follow the ResNet paper's stage names (He et al. 2016, Table 1):
 
   conv1  the stem: 7x7/2 convolution + BN + ReLU, *before* the 3x3/2 max-pool.
          The paper's table lists that max-pool as the first operation of conv2_x,
@@ -28,10 +28,10 @@ from torch import nn
 
 from aea.errors import AEAError
 from aea.models.resnet import ARCHS, TORCHVISION_WIDTH, ResNet
+from aea.names import LAYERS
 
 log = logging.getLogger(__name__)
 
-TAPS = ("conv1", "conv2", "conv3", "conv4", "conv5")
 TORCHVISION_CACHE = "torchvision-cache"
 DOWNLOAD_ROOT = "https://download.pytorch.org/models"
 
@@ -122,16 +122,16 @@ class Backbone(nn.Module):
         self.layer1, self.layer2, self.layer3, self.layer4 = net.layer1, net.layer2, net.layer3, net.layer4
         self.out_channels: dict[str, int] = dict(net.channels)
 
-    def forward(self, x: torch.Tensor, taps: Iterable[str] = TAPS) -> dict[str, torch.Tensor]:
+    def forward(self, x: torch.Tensor, taps: Iterable[str] = LAYERS) -> dict[str, torch.Tensor]:
         """Activations of ``taps`` (any of conv1..conv5); the trunk always runs to conv5, which is always returned.
 
         Only requested maps are kept in the returned dict, so unrequested
         activations are freed as soon as autograd no longer needs them.
         """
         wanted = set(taps)
-        unknown = wanted - set(TAPS)
+        unknown = wanted - set(LAYERS)
         if unknown:
-            raise AEAError(f"unknown tap(s) {sorted(unknown)}; choose from {', '.join(TAPS)}")
+            raise AEAError(f"unknown tap(s) {sorted(unknown)}; choose from {', '.join(LAYERS)}")
         out: dict[str, torch.Tensor] = {}
         x = self.stem(x)
         if "conv1" in wanted:

@@ -7,7 +7,8 @@ import torch
 import torchvision
 
 from aea.errors import AEAError
-from aea.models.backbone import TAPS, Backbone
+from aea.models.backbone import Backbone
+from aea.names import LAYERS
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +57,7 @@ def test_only_requested_taps_are_returned_plus_conv5():
     net = Backbone("resnet18", pretrained=None).eval()
     with torch.no_grad():
         assert sorted(net(torch.randn(1, 3, 64, 32), taps=("conv2",))) == ["conv2", "conv5"]
-        assert sorted(net(torch.randn(1, 3, 64, 32))) == sorted(TAPS)
+        assert sorted(net(torch.randn(1, 3, 64, 32))) == sorted(LAYERS)
     with pytest.raises(AEAError, match="conv6"):
         net(torch.randn(1, 3, 64, 32), taps=("conv6",))
 
