@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
+import hashlib
+import re
 import subprocess
 import sys
 import textwrap
@@ -21,7 +24,7 @@ from aea.metrics import (
     pairwise_euclidean,
 )
 
-GOLDEN = Path(__file__).resolve().parents[1] / ".." / "shared" / "golden" / "market-eval-check"
+GOLDEN = Path(__file__).resolve().parent / "golden" / "market-eval-check"  # source: its SOURCE.md
 BOTH = [evaluate_ranking, evaluate_ranking_loop]
 
 
@@ -38,13 +41,21 @@ def assert_same(a: metrics.RankingResult, b: metrics.RankingResult, atol: float 
 # ------------------------------------------------------------------------- golden
 
 
+def test_golden_files_are_the_published_ones() -> None:
+    """Every file of the copy has the SHA-256 that SOURCE.md records for the case as received."""
+    sums = dict(re.findall(r"^\| `([\w.]+)` \| `([0-9a-f]{64})` \|$", (GOLDEN / "SOURCE.md").read_text(), re.M))
+    assert len(sums) == 7
+    for name, expected in sums.items():
+        path = GOLDEN / name
+        data = path.read_bytes() if path.exists() else gzip.decompress((GOLDEN / f"{name}.gz").read_bytes())
+        assert hashlib.sha256(data).hexdigest() == expected, name
+
+
 @pytest.fixture(scope="module")
 def golden() -> dict[str, np.ndarray]:
-    if not GOLDEN.is_dir():
-        pytest.skip(f"golden Market-1501 evaluation case not found at {GOLDEN}")
     load = lambda name, dtype: np.loadtxt(GOLDEN / name, dtype=dtype)  # noqa: E731
     return {
-        "dist": load("query_gallery_distance.txt", np.float64),
+        "dist": load("query_gallery_distance.txt.gz", np.float64),
         "q_pids": load("query_id.txt", np.int64),
         "g_pids": load("gallery_id.txt", np.int64),
         "q_cams": load("query_cam.txt", np.int64),
