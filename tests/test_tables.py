@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 from pathlib import Path
 
@@ -26,13 +27,23 @@ def metrics(method: str, dataset: str, seed: int, rank1: float, mAP: float, over
     return {"profile": profile, "dataset": dataset, "method": method, "run_name": run_name(method, overrides),
             "seed": seed, "overrides": overrides, "config": config, "rank1": rank1, "map_official": mAP,
             "map_noninterp": mAP - 0.01, "git_commit": "c0ffee", "config_hash": f"hash{seed}-{method}",
-            "device": "cpu", "train_seconds": 10.0, "eval_seconds": 2.5}
+            "device": "cpu", "train_seconds": 10.0, "eval_seconds": 2.5, "per_query": per_query(rank1, mAP)}
+
+
+def per_query(rank1: float, mAP: float, n: int = 100) -> dict:
+    """n queries whose mean hit rate is ``rank1`` and whose every AP is ``mAP`` (fractions)."""
+    hits = round(rank1 * n)
+    return {"query": list(range(n)), "ap_official": [mAP] * n, "ap_noninterp": [mAP - 0.01] * n,
+            "first_match_rank": [1] * hits + [2] * (n - hits)}
+
+
+def runs_of(cells: dict, seeds: tuple[int, ...] = (0, 1)) -> list[dict]:
+    """cells: (method, dataset, overrides items tuple) -> (rank1, mAP) fractions; same value for every seed."""
+    return [metrics(m, ds, s, r1, mp, dict(ov)) for (m, ds, ov), (r1, mp) in cells.items() for s in seeds]
 
 
 def table_of(name: str, cells: dict, seeds: tuple[int, ...] = (0,)) -> pd.DataFrame:
-    """cells: (method, dataset, overrides items tuple) -> (rank1, mAP) fractions; same value for every seed."""
-    ms = [metrics(m, ds, s, r1, mp, dict(ov)) for (m, ds, ov), (r1, mp) in cells.items() for s in seeds]
-    return T.build_table(name, ms)
+    return T.build_table(name, runs_of(cells, seeds))
 
 
 def full_cells(name: str, score) -> dict:
@@ -41,8 +52,14 @@ def full_cells(name: str, score) -> dict:
             for r in T.table_runs(name)}
 
 
-def status(name: str, table: pd.DataFrame) -> list[str]:
-    return list(T.evaluate_claims(table, T.CLAIMS[name])["status"])
+def claims_of(name: str, cells: dict, seeds: tuple[int, ...] = (0, 1)) -> pd.DataFrame:
+    return T.evaluate_claims(T.group_runs(name, runs_of(cells, seeds)), T.CLAIMS[name])
+
+
+def status(name: str, cells: dict, seeds: tuple[int, ...] = (0, 1)) -> list[str]:
+    """The verdict of each claim of table ``name``, in order."""
+    result = claims_of(name, cells, seeds)
+    return list(result.drop_duplicates("claim")["verdict"])
 
 
 # ---------------------------------------------------------------- registry
@@ -224,7 +241,7 @@ def test_diff_delta_spread_unknown_and_missing():
     paper = _paper([("aea", "market1501", "rank1", 95.9), ("aea", "market1501", "mAP", 89.0),
                     ("baseline1", "market1501", "rank1", 91.0), ("baseline1", "market1501", "mAP", math.nan),
                     ("aea", "dukemtmcreid", "rank1", 88.4)])
-    diff, claims = T.diff_table(ours, paper, T.CLAIMS["table2"])
+    diff = T.diff_table(ours, paper)
     cell = {(r["method"], r["dataset"], r["metric"]): r for r in diff.to_dict("records")}
     aea_r1 = cell[("aea", "market1501", "rank1")]
     assert aea_r1["ours"] == pytest.approx(95.5) and aea_r1["delta"] == pytest.approx(-0.4)
@@ -240,20 +257,19 @@ def test_diff_delta_spread_unknown_and_missing():
     assert cell[("baseline2", "market1501", "rank1")]["within_spread"] == "paper value unknown"
     assert "mAP_noninterp" not in set(diff.metric)
     assert list(diff.profile.unique()) == ["smoke"]
-    assert list(claims.columns) == ["table", "claim", "status", "detail"] and len(claims) == 3
 
 
 def test_filled_paper_cell_is_picked_up(tmp_path):
     ours = T.build_table("table2", [metrics("baseline1", "market1501", s, 0.80 + s / 100, 0.6) for s in (0, 1)])
     shutil.copy(PAPER_DIR / "table2.csv", tmp_path / "table2.csv")
-    before, _ = T.diff_table(ours, T.read_paper(tmp_path, "table2"), [])
+    before = T.diff_table(ours, T.read_paper(tmp_path, "table2"))
     row = before[(before.method == "baseline1") & (before.dataset == "market1501") & (before.metric == "rank1")]
     assert row.within_spread.iloc[0] == "paper value unknown"
     # a user fills the empty cell from the PDF
     text = (tmp_path / "table2.csv").read_text().replace(
         "table2,baseline1,market1501,default,rank1,,", "table2,baseline1,market1501,default,rank1,80.7,")
     (tmp_path / "table2.csv").write_text(text)
-    after, _ = T.diff_table(ours, T.read_paper(tmp_path, "table2"), [])
+    after = T.diff_table(ours, T.read_paper(tmp_path, "table2"))
     row = after[(after.method == "baseline1") & (after.dataset == "market1501") & (after.metric == "rank1")]
     assert row.paper.iloc[0] == 80.7 and row.delta.iloc[0] == pytest.approx(0.5 - 0.7)
     assert row.within_spread.iloc[0] == "yes"
@@ -270,36 +286,71 @@ GOOD_T2 = {"aea": 0.9, "baseline1": 0.8, "baseline2": 0.7, "baseline3": 0.6, "ba
 
 
 def test_table2_claims_hold_fail_and_not_evaluable():
-    assert status("table2", table_of("table2", full_cells("table2", _table2_score(GOOD_T2)))) == ["holds"] * 3
+    assert status("table2", full_cells("table2", _table2_score(GOOD_T2))) == ["holds"] * 3
     bad = full_cells("table2", _table2_score({"aea": 0.75, "baseline1": 0.7, "baseline2": 0.8,
                                                 "baseline3": 0.66, "baseline4": 0.65}))
-    assert status("table2", table_of("table2", bad)) == ["fails"] * 3
+    assert status("table2", bad) == ["fails"] * 3
     # one metric on one dataset is enough to fail "in all settings"
     cells = full_cells("table2", _table2_score(GOOD_T2))
     cells[("aea", "dukemtmcreid", ())] = (0.95, 0.65)
-    result = T.evaluate_claims(table_of("table2", cells), T.CLAIMS["table2"])
-    assert list(result.status) == ["fails", "holds", "holds"]
-    assert "dukemtmcreid mAP: aea 65.0 <= baseline1 70.0" in result.detail.iloc[0]
+    result = claims_of("table2", cells)
+    assert list(result.drop_duplicates("claim").verdict) == ["fails", "holds", "holds"]
+    row = result[(result.dataset == "dukemtmcreid") & (result.metric == "mAP") & (result.loser == "Baseline 1")]
+    assert row.status.item() == "fails" and row["diff"].item() == pytest.approx(-5.0)
+    assert (row.low.item(), row.high.item()) == (pytest.approx(-5.0), pytest.approx(-5.0))  # no noise at all
     # missing runs: not evaluable (no counterexample among what exists)
     partial = {k: v for k, v in full_cells("table2", _table2_score(GOOD_T2)).items() if k[1] != "dukemtmcreid"}
-    result = T.evaluate_claims(table_of("table2", partial), T.CLAIMS["table2"])
-    assert list(result.status) == ["not evaluable"] * 3
-    assert "baseline1 dukemtmcreid rank1" in result.detail.iloc[0]
+    result = claims_of("table2", partial)
+    assert list(result.drop_duplicates("claim").verdict) == ["not evaluable"] * 3
+    assert "not evaluable (missing runs)" in set(result.status)
+
+
+def test_one_seed_or_equal_runs_are_inconclusive():
+    cells = full_cells("table2", _table2_score(GOOD_T2))
+    assert status("table2", cells, seeds=(0,)) == ["inconclusive"] * 3  # one seed never decides
+    result = claims_of("table2", cells, seeds=(0,))
+    assert "fewer than 2 seeds never decide" in result.detail.iloc[0]
+    tie = full_cells("table6", _table2_score({"aea": 0.85, "reda": 0.8, "aos": 0.85}))
+    assert status("table6", tie) == ["inconclusive"]  # AEA = AOS: the interval is [0, 0]
+
+
+def test_claim_decided_by_query_noise_and_seed_spread():
+    """Real per-query noise: a small consistent gain holds, the same mean gain with seeds disagreeing does not."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    base = rng.uniform(0.2, 1.0, 300)
+
+    def run(method, seed, shift):
+        m = metrics(method, "market1501", seed, 0.5, 0.5)
+        m["per_query"] = {"query": list(range(300)), "ap_official": list(np.clip(base + shift, 0, 1)),
+                          "ap_noninterp": list(base), "first_match_rank": [1] * 300}
+        return m
+
+    def verdict(shifts):
+        ms = [run("aea", s, d) for s, d in enumerate(shifts)] + [run("reda", s, 0.0) for s in range(len(shifts))]
+        cells = T.group_runs("table6", ms)
+        comp = T.Comparison(("aea", "market1501", "default"), ("reda", "market1501", "default"), "mAP")
+        from aea.tables.claims import compare_runs
+        return compare_runs(cells[comp.winner], cells[comp.loser], "mAP")[0]
+
+    steady = verdict([0.01, 0.012, 0.011, 0.009])
+    spread = verdict([0.10, -0.08, 0.05, -0.03])
+    assert steady.status == "holds" and steady.n_seeds == 4
+    assert spread.status == "inconclusive" and spread.low < 0 < spread.high
 
 
 def test_table6_claim():
     good = full_cells("table6", _table2_score({"aea": 0.9, "reda": 0.8, "aos": 0.85}))
-    assert status("table6", table_of("table6", good)) == ["holds"]
-    tie = full_cells("table6", _table2_score({"aea": 0.85, "reda": 0.8, "aos": 0.85}))
-    assert status("table6", table_of("table6", tie)) == ["fails"]  # "beats" is strict
+    assert status("table6", good) == ["holds"]
     no_aos = {k: v for k, v in good.items() if k[0] != "aos"}
-    assert status("table6", table_of("table6", no_aos)) == ["not evaluable"]
+    assert status("table6", no_aos) == ["not evaluable"]
 
 
-def _peak(param: str, best_by_dataset: dict):
+def _peak(param: str, best_by_dataset: dict, scale: float = 100):
     """score falls with the distance of ``param`` from the dataset's best value."""
-    return lambda m, ds, ov: (0.9 - abs(ov[param] - best_by_dataset[ds]) / 100,
-                              0.8 - abs(ov[param] - best_by_dataset[ds]) / 100)
+    return lambda m, ds, ov: (0.9 - abs(ov[param] - best_by_dataset[ds]) / scale,
+                              0.8 - abs(ov[param] - best_by_dataset[ds]) / scale)
 
 
 def test_alpha_grid_claims():
@@ -307,61 +358,67 @@ def test_alpha_grid_claims():
         return lambda m, ds, ov: (0.9 - abs(ov["alpha1"] - a1) / 10 - abs(ov["alpha2"] - a2) / 10,
                                   0.8 - abs(ov["alpha1"] - a1) / 10 - abs(ov["alpha2"] - a2) / 10)
     for name in ("table7", "table8"):
-        assert status(name, table_of(name, full_cells(name, score(1.0, 1.0)))) == ["holds"]
-        assert status(name, table_of(name, full_cells(name, score(1.0, 1.5)))) == ["fails"]
+        assert status(name, full_cells(name, score(1.0, 1.0))) == ["holds"]
+        assert status(name, full_cells(name, score(1.0, 1.5))) == ["fails"]
         # a profile sweeping fewer values: judged on what was run, the gaps named
         cells = full_cells(name, score(1.0, 1.0))
         del cells[("aea", "market1501", (("alpha1", 2.0), ("alpha2", 2.0)))]
-        result = T.evaluate_claims(table_of(name, cells), T.CLAIMS[name])
-        assert list(result.status) == ["holds"]
-        assert result.detail.iloc[0] == ("all 23 comparisons hold (paper grid not fully run; "
-                                         "missing: market1501 alpha1=2;alpha2=2)")
+        result = claims_of(name, cells)
+        assert list(result.drop_duplicates("claim").verdict) == ["holds"] and len(result) == 23
+        assert result.detail.iloc[0].endswith("paper grid not fully run; missing: market1501 alpha1=2;alpha2=2")
         # the claimed best cell missing: not evaluable
         del cells[("aea", "market1501", (("alpha1", 1.0), ("alpha2", 1.0)))]
-        result = T.evaluate_claims(table_of(name, cells), T.CLAIMS[name])
-        assert list(result.status) == ["not evaluable"]
-        assert result.detail.iloc[0].startswith("missing runs: market1501 alpha1=1;alpha2=1")
+        assert status(name, cells) == ["not evaluable"]
 
 
 def test_layer_claim():
     rank = {"conv1": 1, "conv2": 5, "conv3": 4, "conv4": 3, "conv5": 2}
-    score = lambda m, ds, ov: (0.5 + rank[ov["erase_layer"]] / 100, 0.4 + rank[ov["erase_layer"]] / 100)  # noqa: E731
-    assert status("table9", table_of("table9", full_cells("table9", score))) == ["holds"]
+    score = lambda m, ds, ov: (0.3 + rank[ov["erase_layer"]] / 10, 0.2 + rank[ov["erase_layer"]] / 10)  # noqa: E731
+    assert status("table9", full_cells("table9", score)) == ["holds"]
     rank["conv3"] = 5
-    assert status("table9", table_of("table9", full_cells("table9", score))) == ["holds"]  # a tie is still best
+    assert status("table9", full_cells("table9", score)) == ["inconclusive"]  # a tie decides nothing
     rank["conv3"] = 6
-    result = T.evaluate_claims(table_of("table9", full_cells("table9", score)), T.CLAIMS["table9"])
-    assert list(result.status) == ["fails"] and "erase_layer=conv3 56.0 > erase_layer=conv2 55.0" in \
-        result.detail.iloc[0]
+    result = claims_of("table9", full_cells("table9", score))
+    assert list(result.drop_duplicates("claim").verdict) == ["fails"]
+    row = result[(result.loser == "AEA (erase_layer=conv3)") & (result.metric == "rank1")]
+    assert row.status.item() == "fails" and row["diff"].item() == pytest.approx(-10.0)
 
 
 def test_ratio_and_margin_claims():
     paper_r = {"market1501": 10.0, "dukemtmcreid": 10.0, "cuhk03-labeled": 20.0, "cuhk03-detected": 20.0}
-    assert status("fig6", table_of("fig6", full_cells("fig6", _peak("erase_ratio", paper_r)))) == ["holds"] * 2
+    assert status("fig6", full_cells("fig6", _peak("erase_ratio", paper_r))) == ["holds"] * 2
     wrong = dict(paper_r, **{"cuhk03-detected": 15.0})
-    assert status("fig6", table_of("fig6", full_cells("fig6", _peak("erase_ratio", wrong)))) == ["holds", "fails"]
+    assert status("fig6", full_cells("fig6", _peak("erase_ratio", wrong))) == ["holds", "fails"]
     paper_m = {"market1501": 0.3, "dukemtmcreid": 0.3, "cuhk03-labeled": 0.35, "cuhk03-detected": 0.35}
-    assert status("fig7", table_of("fig7", full_cells("fig7", _peak("margin", paper_m)))) == ["holds"] * 2
+    assert status("fig7", full_cells("fig7", _peak("margin", paper_m, 1))) == ["holds"] * 2
     wrong = dict(paper_m, market1501=0.5)
-    assert status("fig7", table_of("fig7", full_cells("fig7", _peak("margin", wrong)))) == ["fails", "holds"]
-    only_market = {k: v for k, v in full_cells("fig7", _peak("margin", paper_m)).items() if k[1] == "market1501"}
-    assert status("fig7", table_of("fig7", only_market)) == ["not evaluable"] * 2  # no Duke, no CUHK03
+    assert status("fig7", full_cells("fig7", _peak("margin", wrong, 1))) == ["fails", "holds"]
+    only_market = {k: v for k, v in full_cells("fig7", _peak("margin", paper_m, 1)).items() if k[1] == "market1501"}
+    assert status("fig7", only_market) == ["not evaluable"] * 2  # no Duke, no CUHK03
     # a single setting on a dataset cannot show which is best
     lone = {("aea", "market1501", (("erase_ratio", 10.0),)): (0.9, 0.8),
             ("aea", "dukemtmcreid", (("erase_ratio", 10.0),)): (0.9, 0.8),
             ("aea", "dukemtmcreid", (("erase_ratio", 30.0),)): (0.8, 0.7)}
-    result = T.evaluate_claims(table_of("fig6", lone), T.CLAIMS["fig6"])
-    assert result.status.iloc[0] == "not evaluable"
-    assert "market1501 another setting rank1" in result.detail.iloc[0]
+    result = claims_of("fig6", lone)
+    assert result.verdict.iloc[0] == "not evaluable"
+    assert "AEA (another setting)" in set(result.loser)
+
+
+def test_runs_without_per_query_results_are_not_evaluable():
+    ms = runs_of(full_cells("table6", _table2_score({"aea": 0.9, "reda": 0.8, "aos": 0.85})))
+    for m in ms:
+        m.pop("per_query")
+    result = T.evaluate_claims(T.group_runs("table6", ms), T.CLAIMS["table6"])
+    assert result.verdict.iloc[0] == "not evaluable" and "re-run `aea evaluate`" in result.status.iloc[0]
 
 
 # ---------------------------------------------------------------- reports
 
 
 def test_write_diff_markdown_has_header_cells_claims_and_context(tmp_path):
-    ours = table_of("table6", full_cells("table6", _table2_score({"aea": 0.9, "reda": 0.8, "aos": 0.85})),
-                    seeds=(0, 1))
-    diff, claims = T.diff_table(ours, T.read_paper(PAPER_DIR, "table6"), T.CLAIMS["table6"])
+    cells = full_cells("table6", _table2_score({"aea": 0.9, "reda": 0.8, "aos": 0.85}))
+    ours = table_of("table6", cells, seeds=(0, 1))
+    diff, claims = T.diff_table(ours, T.read_paper(PAPER_DIR, "table6")), claims_of("table6", cells)
     T.write_diff(diff, claims, tmp_path / "table6.diff.csv", tmp_path / "table6.diff.md",
                  T.read_peers(PAPER_DIR, "table6"))
     md = (tmp_path / "table6.diff.md").read_text()
@@ -371,7 +428,10 @@ def test_write_diff_markdown_has_header_cells_claims_and_context(tmp_path):
     assert ("| REDA | Market-1501 | default | rank1 | paper value unknown | 80.0 ± 0.0 (n=2) |  "
             "| paper value unknown |") in md
     assert "| AOS | Market-1501 | rank1 | 86.50 | AOS (Huang et al., CVPR 2018)" in md  # context, labelled
-    assert "- **holds**: AEA beats REDA and AOS on every dataset, in rank-1 and in mAP" in md
+    assert "### holds: AEA beats REDA and AOS on every dataset, in rank-1 and in mAP" in md
+    assert "16 comparisons: 16 hold, 0 fail at 95% (0 after Bonferroni), 0 inconclusive" in md
+    assert "| AEA | REDA | Market-1501 | mAP | +10.0 [+10.0, +10.0] (2) | holds |" in md  # every AP 10 points up
+    assert re.search(r"\| AEA \| REDA \| Market-1501 \| rank1 \| \+10\.0 \[\+\d\.\d, \+1\d\.\d\] \(2\) \| holds \|", md)
     assert "## Context: peers' published numbers" in md and "58.14" in md
     back = T.read_table(tmp_path / "table6.diff.csv")
     aea = back[(back.method == "aea") & (back.dataset == "market1501") & (back.metric == "rank1")].iloc[0]
@@ -383,10 +443,11 @@ def test_write_diff_markdown_has_header_cells_claims_and_context(tmp_path):
 
 def test_paper_profile_header_drops_the_caveat():
     ms = [metrics("aea", "market1501", 0, 0.95, 0.88, profile="paper")]
-    diff, claims = T.diff_table(T.build_table("table2", ms), T.read_paper(PAPER_DIR, "table2"), T.CLAIMS["table2"])
+    diff = T.diff_table(T.build_table("table2", ms), T.read_paper(PAPER_DIR, "table2"))
+    claims = T.evaluate_claims(T.group_runs("table2", ms), T.CLAIMS["table2"])
     md = T.diff_markdown(diff, claims)
     assert "Profile: `paper`; seeds: 0." in md and "not expected to match" not in md
-    assert md.count("**not evaluable**") == 3
+    assert md.count("### not evaluable") == 3
 
 
 def test_make_table_writes_everything_for_a_figure(tmp_path):
@@ -399,8 +460,8 @@ def test_make_table_writes_everything_for_a_figure(tmp_path):
             paths.append(p)
     out = tmp_path / "out"
     T.make_table("fig6", paths, out, PAPER_DIR)
-    assert sorted(p.name for p in out.iterdir()) == ["fig6.csv", "fig6.diff.csv", "fig6.diff.md", "fig6.png",
-                                                      "fig6.provenance.json"]
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in T.table_files("fig6", out)) == [
+        "fig6.claims.csv", "fig6.csv", "fig6.diff.csv", "fig6.diff.md", "fig6.png", "fig6.provenance.json"]
     table = T.read_table(out / "fig6.csv")
     assert len(table) == 24 * 3 and table["n_seeds"].eq(2).all()
     assert json.loads((out / "fig6.provenance.json").read_text())["n_runs"] == 48
@@ -443,3 +504,15 @@ def test_metrics_paths_map_default_sweep_points_to_the_default_run(tmp_path):
     assert [p.parent.parent.name for p in paths] == ["aea-erase_ratio_5", "aea", "aea-erase_ratio_20"]
     table7 = T.metrics_paths("table7", tmp_path, "smoke", seeds=[0], canonical=lambda d, o: {})
     assert len(table7) == 1  # every grid point canonicalised to the same run: listed once
+
+
+@pytest.mark.parametrize("column,bad,fix", [("method", "Baseline1", "baseline1"), ("metric", "map", "mAP"),
+                                             ("dataset", "market", "market1501"), ("setting", "R=10", "default")])
+def test_misspelt_paper_rows_are_refused_naming_the_choices(tmp_path, column, bad, fix):
+    """A reference row the diff could never match is an error, not a silently ignored cell."""
+    shutil.copy(PAPER_DIR / "table2.csv", tmp_path / "table2.csv")
+    paper = pd.read_csv(tmp_path / "table2.csv", dtype=str, keep_default_na=False)
+    paper.loc[3, column] = bad
+    paper.to_csv(tmp_path / "table2.csv", index=False)
+    with pytest.raises(AEAError, match=rf"row 5: {column} '{bad}' is not .*{fix}.*fix the spelling"):
+        T.read_paper(tmp_path, "table2")
