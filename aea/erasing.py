@@ -25,6 +25,7 @@ only the fields of ``EraseInput`` it needs and refuses to run without them:
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import os
@@ -168,7 +169,7 @@ class MaskBank:
             )
 
     @classmethod
-    def from_masks(cls, masks: torch.Tensor | np.ndarray) -> "MaskBank":
+    def from_masks(cls, masks: torch.Tensor | np.ndarray) -> MaskBank:
         """Pack a bool (N, H, W) array."""
         arr = masks.cpu().numpy() if isinstance(masks, torch.Tensor) else np.asarray(masks)
         n, h, w = arr.shape
@@ -197,7 +198,7 @@ class MaskBank:
             np.savez_compressed(fh, bits=self.bits, height=self.height, width=self.width)
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "MaskBank":
+    def load(cls, path: str | os.PathLike) -> MaskBank:
         try:
             with np.load(Path(path)) as data:
                 return cls(data["bits"], int(data["height"]), int(data["width"]))
@@ -219,7 +220,7 @@ class StaticMaskErasing(Erasing):
         self.fill = fill
 
     @classmethod
-    def load(cls, path: str | os.PathLike, fill: Fill = 0.0) -> "StaticMaskErasing":
+    def load(cls, path: str | os.PathLike, fill: Fill = 0.0) -> StaticMaskErasing:
         """The strategy over the masks saved at ``path`` (see ``save``)."""
         return cls(MaskBank.load(path), fill)
 
@@ -402,7 +403,7 @@ def occlusion_windows(
     tops = range(0, height - wh + 1, stride[0])
     lefts = range(0, width - ww + 1, stride[1])
     masks = torch.zeros(len(tops) * len(lefts), height, width, dtype=torch.bool, device=device)
-    for i, (top, left) in enumerate((t, l) for t in tops for l in lefts):
+    for i, (top, left) in enumerate(itertools.product(tops, lefts)):
         masks[i, top : top + wh, left : left + ww] = True
     return masks
 

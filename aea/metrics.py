@@ -12,7 +12,8 @@ as MATLAB's ``sort`` does in the official evaluation.  Distances may be +-inf (s
 rule pairs out); NaN is an error.  Two average precisions:
   * ``official``: the Market-1501 release's ``compute_AP.m`` (its loop adds
     (recall - old_recall) * (old_precision + precision) / 2 at every non-junk position,
-    old_precision starting at 1), a trapezoid rule over the precision-recall curve: AP = sum over good i (1-based, in rank order) of
+    old_precision starting at 1), a trapezoid rule over the precision-recall curve:
+    AP = sum over good i (1-based, in rank order) of
     (1/ngood) * (p_prev + p_i) / 2 with p_i = i / (r_i + 1) and p_prev = (i - 1) / r_i,
     or 1.0 when r_i = 0, where r_i is the 0-based rank of the i-th good image among the
     non-junk gallery;
@@ -43,7 +44,6 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Union
 
 import numpy as np
 import torch
@@ -62,7 +62,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-ArrayLike = Union[np.ndarray, torch.Tensor, list, tuple]
+ArrayLike = np.ndarray | torch.Tensor | list | tuple
 
 DEFAULT_MEMORY_BUDGET_BYTES = 512 * 2**20
 """Temporary memory the chunks being processed at one time may use in the fast paths."""

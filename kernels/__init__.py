@@ -58,7 +58,9 @@ def attention_erase(
 
         return attention_erase_reference(features, images, ratio, fill)
     if not triton_usable(images.device):
-        raise EraseError("the Triton erase backend needs a CUDA device or TRITON_INTERPRET=1; use --erase-backend reference")
+        raise EraseError(
+            "the Triton erase backend needs a CUDA device or TRITON_INTERPRET=1; use --erase-backend reference"
+        )
     from kernels.fused_erase import attention_erase_triton
 
     return attention_erase_triton(features, images, ratio, fill)

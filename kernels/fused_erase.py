@@ -335,7 +335,8 @@ def bytes_moved(B: int, C: int, h: int, w: int, H: int, W: int, feature_dtype: t
 def _check(features: torch.Tensor, images: torch.Tensor) -> None:
     if features.dim() != 4 or images.dim() != 4 or features.shape[0] != images.shape[0]:
         raise EraseError(
-            f"features {tuple(features.shape)} and images {tuple(images.shape)} must both be 4-d with the same batch size"
+            f"features {tuple(features.shape)} and images {tuple(images.shape)} "
+            "must both be 4-d with the same batch size"
         )
     if features.device != images.device:
         raise EraseError(f"features are on {features.device} but images on {images.device}; move both to one device")

@@ -12,7 +12,7 @@ Semantics (one definition for every backend):
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -57,7 +57,9 @@ def fill_tensor(fill: Fill, channels: int, like: torch.Tensor) -> torch.Tensor:
     if t.numel() == 1:
         t = t.expand(channels)
     if t.numel() != channels:
-        raise EraseError(f"erase fill has {t.numel()} values for {channels}-channel images; give one value or one per channel")
+        raise EraseError(
+            f"erase fill has {t.numel()} values for {channels}-channel images; give one value or one per channel"
+        )
     return t
 
 
@@ -76,7 +78,8 @@ def attention_erase_reference(
     """
     if images.dim() != 4 or features.shape[0] != images.shape[0]:
         raise EraseError(
-            f"features {tuple(features.shape)} and images {tuple(images.shape)} must both be 4-d with the same batch size"
+            f"features {tuple(features.shape)} and images {tuple(images.shape)} "
+            "must both be 4-d with the same batch size"
         )
     with torch.no_grad():
         scores = resize_map(attention_map(features), tuple(images.shape[-2:]))

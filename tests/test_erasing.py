@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 
-from aea.errors import AEAError
 from aea.erasing import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -24,6 +23,7 @@ from aea.erasing import (
     occlusion_windows,
     static_salient_masks,
 )
+from aea.errors import AEAError
 from kernels.reference import attention_erase_reference
 
 MEAN = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
@@ -122,7 +122,8 @@ def test_static_masks_looked_up_by_index_and_flipped(tmp_path):
     bank.save(path)
     strategy = build_erasing("static", masks=path, fill=(7.0, 8.0, 9.0))
     images = torch.randn(3, 3, 5, 3)
-    erased, mask = strategy.erase(EraseInput(images, indices=torch.tensor([2, 0, 3]), flipped=torch.tensor([False, True, False])))
+    batch = EraseInput(images, indices=torch.tensor([2, 0, 3]), flipped=torch.tensor([False, True, False]))
+    erased, mask = strategy.erase(batch)
     assert torch.equal(mask[0], masks[2])
     assert torch.equal(mask[1], masks[0].flip(-1))
     assert torch.equal(mask[2], masks[3])
@@ -153,13 +154,16 @@ def test_static_mask_errors(tmp_path):
 def _batches(images, pids, order, size=3):
     for start in range(0, len(order), size):
         idx = torch.tensor(order[start : start + size])
-        yield {"images": images[idx], "pids": pids[idx], "indices": idx, "flipped": torch.zeros(len(idx), dtype=torch.bool)}
+        flipped = torch.zeros(len(idx), dtype=torch.bool)
+        yield {"images": images[idx], "pids": pids[idx], "indices": idx, "flipped": flipped}
 
 
 def test_static_salient_masks_follow_reference_semantics():
     images = torch.randn(7, 3, 16, 8, generator=torch.Generator().manual_seed(0))
     pids = torch.zeros(7, dtype=torch.long)
-    feature_fn = lambda x: x[:, :, ::2, ::2] * 2  # a half-resolution "layer"
+    def feature_fn(x: torch.Tensor) -> torch.Tensor:
+        return x[:, :, ::2, ::2] * 2  # a half-resolution "layer"
+
     bank = static_salient_masks(feature_fn, _batches(images, pids, [4, 1, 6, 0, 2, 5, 3]), 20, (16, 8))
     _, expected = attention_erase_reference(feature_fn(images), images, 20)
     assert len(bank) == 7
@@ -263,7 +267,8 @@ def test_reda_fill_values_determinism_and_no_global_rng():
         assert abs(channel.mean().item() - 0.5) < 0.02 and abs(channel.std().item() - 0.2887) < 0.02
     assert not torch.equal(rgb[0], rgb[1])  # channels drawn independently
     assert torch.equal(erased.permute(1, 0, 2, 3)[:, ~mask], images.permute(1, 0, 2, 3)[:, ~mask])
-    untouched, none = build_erasing("random", p=0.0).erase(EraseInput(images, generator=torch.Generator().manual_seed(3)))
+    never = build_erasing("random", p=0.0)
+    untouched, none = never.erase(EraseInput(images, generator=torch.Generator().manual_seed(3)))
     assert not none.any() and torch.equal(untouched, images)
     with pytest.raises(ValueError, match="generator"):
         strategy.erase(EraseInput(images))

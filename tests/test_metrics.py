@@ -90,7 +90,8 @@ def test_per_query_record_reproduces_the_golden_cmc_and_maps(golden) -> None:
     """The per-query record a run stores is enough to rebuild its CMC and both mAPs (fast path == loop)."""
     g = golden
     args = (g["dist"], g["q_pids"], g["g_pids"], g["q_cams"], g["g_cams"])
-    fast, loop = evaluate_ranking(*args, max_rank=100).per_query(), evaluate_ranking_loop(*args, max_rank=100).per_query()
+    fast = evaluate_ranking(*args, max_rank=100).per_query()
+    loop = evaluate_ranking_loop(*args, max_rank=100).per_query()
     assert fast == loop
     first = np.asarray(fast["first_match_rank"])
     assert fast["query"] == list(range(100)) and first.min() >= 1

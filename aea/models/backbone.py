@@ -1,4 +1,4 @@
-"""ResNet trunk (torchvision's layout and weights, aea.models.resnet) with the Conv5_X down-sampling removed and taps on every stage.
+"""ResNet trunk (torchvision's layout and weights, aea.models.resnet), Conv5_X stride removed, taps on every stage.
 
 Tap names (``aea.names.LAYERS``) follow the ResNet paper's stage names (He et al. 2016, Table 1):
 
@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import torch
 from torch import nn
@@ -56,7 +56,8 @@ def resolve_pretrained(arch: str, pretrained: str | os.PathLike) -> Path:
         path = Path(pretrained).expanduser()
         if not path.is_file():
             raise AEAError(
-                f"pretrained weights file {path} does not exist; give a torchvision {arch} state dict or pretrained=null"
+                f"pretrained weights file {path} does not exist; "
+                f"give a torchvision {arch} state dict or pretrained=null"
             )
         return path
     if arch not in WEIGHT_FILES:

@@ -24,7 +24,8 @@ normal for a Leaky ReLU of slope 0.1, classifier normal(0, 0.001); zero biases.
 from __future__ import annotations
 
 import os
-from typing import Iterable, NamedTuple
+from collections.abc import Iterable
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
