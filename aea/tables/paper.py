@@ -33,7 +33,7 @@ PAPER_TEXT_SOURCE = "paper text (abstract/experiments)"
 
 def paper_skeleton(name: str) -> pd.DataFrame:
     """Every cell of the paper's table ``name`` with the value unknown: the template of
-    ``results/paper/<name>.csv`` (whose known cells are filled from PAPER.md)."""
+    ``results/paper/<name>.csv`` (whose known cells are filled from the paper; see docs/paper.md)."""
     spec = get_spec(name)
     rows = [{"table": name, "method": r.method, "dataset": r.dataset, "setting": setting_key(r.overrides),
              "metric": metric, "value": math.nan,
