@@ -4,8 +4,8 @@
 (B, 3, 256, 128) fp32, R = 20, B = 32 and 128.  On CUDA the kernel benchmark also times the reference in
 the same run and checks the goals: >= 5x faster than the reference and within 2x of the time the
 kernel's bytes-moved model needs at the measured device-to-device copy bandwidth.  Without CUDA only
-the reference is benchmarked.  triton is imported inside the tests, never at module level (see
-tests/kernels/conftest.py).
+the reference is benchmarked.  triton is imported inside the tests, never at module level (Triton's
+mode is chosen once, in tests/conftest.py).
 """
 
 from __future__ import annotations
