@@ -18,7 +18,6 @@ from aea.errors import AEAError
 from aea.evaluate import evaluate_run
 from aea.methods import REGISTRY
 
-
 TINY = {"warmup_epochs": 1, "max_iters_per_epoch": 1}
 
 
@@ -175,3 +174,16 @@ def test_one_network_peer_form_trains_a_single_augmented_network(tiny_market, tm
     assert not any(k.startswith(("basic.", "complementary.")) for k in state)  # one ReIDNetwork
     metrics = evaluate_run(tmp_path / "reda1", tiny_market)
     assert metrics["feature"] == "basic" and metrics["feature_dim"] == 2560
+
+
+def test_device_clock_waits_for_cuda_before_reading_the_time(monkeypatch):
+    """erase_seconds must time the erase, not its launch: on CUDA the clock is read after a synchronise."""
+    events = []
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: events.append(("sync", device)))
+    monkeypatch.setattr(T.time, "perf_counter", lambda: events.append(("clock", None)) or 7.5)
+    cuda = torch.device("cuda", 0)
+    assert T.device_clock(cuda) == 7.5
+    assert events == [("sync", cuda), ("clock", None)]
+    events.clear()
+    assert T.device_clock(torch.device("cpu")) == 7.5
+    assert events == [("clock", None)]
