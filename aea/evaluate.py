@@ -5,18 +5,19 @@ from __future__ import annotations
 import logging
 import subprocess
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from aea.config import TEST_FEATURE_NORMS
 from aea.data.datasets import Record, Split
 from aea.data.loaders import build_test_loader
-from aea.config import TEST_FEATURE_NORMS
-from aea.metrics import RankingResult, evaluate_features
 from aea.methods import get_method
+from aea.metrics import RankingResult, evaluate_features
 from aea.models.aea import TwoNetworks, concat_features
 from aea.train import basic_network, load_run, pick_device
 
@@ -40,7 +41,8 @@ def extract_features(fn: Callable[[torch.Tensor], torch.Tensor], records: list[R
                      batch_size: int, num_workers: int, device: torch.device, desc: str = "features") -> torch.Tensor:
     """Features of ``records`` in listing order, (N, D) float32 on the CPU."""
     loader = build_test_loader(records, height=height, width=width, batch_size=batch_size, num_workers=num_workers)
-    chunks = [fn(batch["images"].to(device)).float().cpu() for batch in tqdm(loader, desc=desc, leave=False, disable=None)]
+    batches = tqdm(loader, desc=desc, leave=False, disable=None)
+    chunks = [fn(batch["images"].to(device)).float().cpu() for batch in batches]
     return torch.cat(chunks)
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import torch
 
 from aea.data.datasets import Split
-from aea.errors import AEAError
 from aea.data.loaders import build_test_loader
 from aea.erasing import EraseInput
+from aea.errors import AEAError
 from aea.evaluate import extract_features, feature_fn, pids_cams
 from aea.methods import get_method
 from aea.train import basic_network, load_run, make_strategy, pick_device

@@ -9,7 +9,8 @@ per epoch (``epoch`` is part of what seeds it).  Test batches: the same minus
 from __future__ import annotations
 
 import functools
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch

@@ -16,7 +16,7 @@ before, and a run resumed at epoch e sees exactly the batches it would have.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 from torch.utils.data import Sampler
