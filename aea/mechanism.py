@@ -7,7 +7,7 @@ boolean attention masks and integer part-label maps for C3 and the IoU.
 from __future__ import annotations
 
 import itertools
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike

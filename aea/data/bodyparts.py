@@ -26,9 +26,9 @@ import math
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 from PIL import Image
@@ -193,7 +193,7 @@ def _upper_pattern(pattern: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
 
 
 def _paint_person(img: np.ndarray, labels: np.ndarray, look: Look, cam: CameraStyle,
-                  var: "synthetic._Variation", rng: np.random.Generator) -> None:
+                  var: synthetic._Variation, rng: np.random.Generator) -> None:
     """Paint ``look`` and its part labels in place. Canonical person: 120 units tall, centred at u = 0."""
     s = cam.scale * var.scale
     top = (HEIGHT - 120 * s) / 2 + cam.dy + var.dy
