@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shutil
 import sys
 from pathlib import Path
 
-from aea.config import DATASETS, METHODS, Profile, data_root, load_profile, parse_overrides, resolve
+from aea.config import DATASETS, METHODS, Profile, RunConfig, data_root, load_profile, parse_overrides, resolve
 from aea.errors import AEAError
 from aea.io import write_json
 
@@ -67,6 +68,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     profile = load_profile(args.profile)
     overrides = profile_overrides(profile, args.dataset, args.overrides, args.pretrained)
     cfg = resolve(profile, args.dataset, args.method, overrides, args.seed)
+    if args.replace_changed:
+        discard_changed_run(cfg, Path(args.out))
     set_threads(args.threads)
     split = load_dataset(cfg.dataset, data_root(cfg.data_root), check_counts=cfg.check_counts)
     model = train(cfg, split, Path(args.out), overrides=overrides,
@@ -74,6 +77,28 @@ def cmd_train(args: argparse.Namespace) -> None:
     log.info("model written to %s", model)
     if args.evaluate:
         evaluate_and_write(Path(args.out), split, cfg.device)
+
+
+def discard_changed_run(cfg: RunConfig, out_dir: Path) -> None:
+    """``--replace-changed``: empty ``out_dir`` when it holds a run made with another config, so the run starts
+    afresh instead of being refused (the workflow passes it: an edited profile value reruns the run).
+
+    ``*.log`` files are kept: the workflow's log of this very job is open in there."""
+    from aea.train import CONFIG_FILE
+
+    if not (out_dir / CONFIG_FILE).is_file():
+        return
+    try:
+        if run_config(out_dir) == cfg:
+            return
+    except AEAError:  # a config this version cannot read is another config too
+        pass
+    log.warning("%s holds a run made with another config: deleting it to start afresh", out_dir)
+    for entry in out_dir.iterdir():
+        if entry.is_dir():
+            shutil.rmtree(entry)
+        elif entry.suffix != ".log":
+            entry.unlink()
 
 
 def evaluate_and_write(run_dir: Path, split, device: str) -> None:
@@ -107,17 +132,22 @@ def run_config(run_dir: Path):
 
 
 def cmd_table(args: argparse.Namespace) -> None:
-    from aea.tables import make_table
+    from aea.tables import CHOICES, make_interpretations, make_table
 
-    make_table(args.name, [Path(p) for p in args.metrics], Path(args.out_dir), Path(args.paper_dir))
+    metrics = [Path(p) for p in args.metrics]
+    if args.name == "interpretations":
+        paper = resolve(load_profile("paper"), "market1501", "aea", {}, 0)  # which reading the paper profile uses
+        make_interpretations(metrics, Path(args.out_dir), {c.key: getattr(paper, c.key) for c in CHOICES})
+        return
+    make_table(args.name, metrics, Path(args.out_dir), Path(args.paper_dir))
 
 
 def cmd_compare(args: argparse.Namespace) -> None:
     from aea.tables import compare_table
 
     claims = compare_table(args.name, Path(args.out_dir), Path(args.paper_dir))
-    for row in claims.itertuples():
-        log.info("%s: %s (%s)", row.status, row.claim, row.detail)
+    for row in claims.drop_duplicates("claim").itertuples():
+        log.info("%s: %s (%s)", row.verdict, row.claim, row.detail)
     log.info("diff written to %s", Path(args.out_dir) / f"{args.name}.diff.md")
 
 
@@ -169,6 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--pretrained", help="ImageNet weights file, or 'torchvision-cache'")
     train.add_argument("--threads", type=int, help="CPU threads for torch")
     train.add_argument("--evaluate", action="store_true", help="then evaluate and write metrics.json")
+    train.add_argument("--replace-changed", action="store_true",
+                       help="if --out holds a run made with another config, delete it and start afresh")
     train.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. erase_ratio=20")
     train.set_defaults(func=cmd_train)
 
@@ -179,7 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(func=cmd_evaluate)
 
     table = sub.add_parser("table", help="collect runs' metrics.json into a results table and diff it")
-    table.add_argument("name", help="table2, table6, table7, table8, table9, fig6 or fig7")
+    table.add_argument("name", help="table2, table6, table7, table8, table9, fig6, fig7 or interpretations")
     table.add_argument("--metrics", nargs="+", required=True, help="metrics.json files of the table's runs")
     table.add_argument("--out-dir", default="results")
     table.add_argument("--paper-dir", default="results/paper")

@@ -516,3 +516,53 @@ def test_misspelt_paper_rows_are_refused_naming_the_choices(tmp_path, column, ba
     paper.to_csv(tmp_path / "table2.csv", index=False)
     with pytest.raises(AEAError, match=rf"row 5: {column} '{bad}' is not .*{fix}.*fix the spelling"):
         T.read_paper(tmp_path, "table2")
+
+
+def test_interpretations_table_runs_each_choice_both_ways(tmp_path):
+    """Constructed runs: joint triplet 5 points below per-network AEA, which beats Baseline 1 by 3 points; the
+    test-feature reading comes from each AEA run's ``alternatives``; the paper profile's reading is named."""
+    from aea.tables import interpretations as I
+
+    score = {("aea", ()): 0.80, ("aea", (("triplet_mode", "joint"),)): 0.75, ("baseline1", ()): 0.77}
+    ms = []
+    for r in T.interpretation_runs(["market1501"]):
+        for seed in (0, 1):
+            value = score.get((r.method, tuple(sorted(r.overrides.items()))), 0.5)
+            m = metrics(r.method, r.dataset, seed, value, value, r.overrides)
+            m["config"].update({"triplet_mode": "per_network", "warmup_epochs": 2, "peer_form": "two_networks",
+                                "test_feature_norm": "per_half", **r.overrides})
+            if r.method == "aea" and not r.overrides:
+                m["alternatives"] = {"test_feature_norm=concat": {"per_query": per_query(0.70, 0.70)}}
+            ms.append(m)
+    paper_values = {"triplet_mode": "per_network", "warmup_epochs": 10, "peer_form": "two_networks",
+                    "test_feature_norm": "per_half"}
+    table = I.build_interpretations(ms, paper_values)
+    assert set(table.choice) == {c.name for c in I.CHOICES}
+
+    def row(key, comparison, reading, metric="mAP"):
+        hit = table[(table.key == key) & (table.comparison == comparison) & (table.reading.str.startswith(reading))
+                    & (table.metric == metric)]
+        assert len(hit) == 1, (key, comparison, reading)
+        return hit.iloc[0]
+
+    effect = row("triplet_mode", "AEA: B - A", "triplet_mode=joint")
+    assert effect["diff"] == pytest.approx(-5.0) and effect.status == "fails"
+    assert effect.paper_profile == "triplet_mode=per_network"
+    assert row("triplet_mode", "AEA - Baseline 1", "A: triplet_mode=per_network")["diff"] == pytest.approx(3.0)
+    joint_claim = row("triplet_mode", "AEA - Baseline 1", "B: triplet_mode=joint")
+    assert joint_claim["diff"] == pytest.approx(-2.0) and joint_claim.status == "fails"
+    norm = row("test_feature_norm", "AEA - Baseline 1", "B: test_feature_norm=concat")
+    assert norm["diff"] == pytest.approx(70.0 - 77.0)
+    assert row("warmup_epochs", "REDA: B - A", "warmup_epochs=0")["diff"] == pytest.approx(0.0)
+    assert row("warmup_epochs", "REDA: B - A", "warmup_epochs=0").paper_profile == "warmup_epochs=10"
+    paths = []
+    for i, m in enumerate(ms):
+        p = tmp_path / "runs" / f"{i}.json"
+        p.parent.mkdir(exist_ok=True)
+        p.write_text(json.dumps(m))
+        paths.append(p)
+    I.make_interpretations(paths, tmp_path / "out", paper_values)
+    md = (tmp_path / "out" / "interpretations.diff.md").read_text()
+    assert "## triplet: one per network vs one over both networks" in md
+    assert "| AEA: B - A | triplet_mode=joint - triplet_mode=per_network | Market-1501 | mAP | -5.0 [-5.0, -5.0] (2) | fails |" in md
+    assert T.read_table(tmp_path / "out" / "interpretations.csv").shape[0] == len(table)

@@ -21,10 +21,15 @@ from aea.tables.aggregate import (
 )
 from aea.tables.claims import CLAIMS, Claim, Comparison, evaluate_claims
 from aea.tables.paper import PAPER_TEXT_SOURCE, paper_skeleton, read_paper, read_peers
+from aea.tables.interpretations import (
+    CHOICES,
+    interpretation_files,
+    interpretation_runs,
+    make_interpretations,
+)
 from aea.tables.report import compare_table, diff_markdown, diff_table, make_table, table_files, write_diff
+from aea.names import DATASET_LABELS, DATASETS
 from aea.tables.specs import (
-    DATASET_LABELS,
-    DATASETS,
     KEY_COLUMNS,
     METHOD_LABELS,
     TABLES,
@@ -33,14 +38,15 @@ from aea.tables.specs import (
     get_spec,
     metrics_paths,
     parse_setting,
+    runs_metrics_paths,
     setting_key,
     table_runs,
 )
 
 __all__ = [
-    "CLAIMS", "DATASETS", "DATASET_LABELS", "KEY_COLUMNS", "METHOD_LABELS", "PAPER_TEXT_SOURCE", "STAT_COLUMNS",
+    "CHOICES", "CLAIMS", "DATASETS", "DATASET_LABELS", "KEY_COLUMNS", "METHOD_LABELS", "PAPER_TEXT_SOURCE", "STAT_COLUMNS",
     "TABLES", "Claim", "Comparison", "RunSpec", "TableSpec", "build_table", "collect_provenance", "compare_table",
-    "diff_markdown", "diff_table", "evaluate_claims", "get_spec", "group_runs", "load_metrics", "make_table",
-    "metrics_paths", "paper_skeleton", "parse_setting", "read_paper", "read_peers", "read_table", "setting_key",
+    "diff_markdown", "diff_table", "evaluate_claims", "get_spec", "group_runs", "interpretation_files", "interpretation_runs", "load_metrics", "make_interpretations",
+    "make_table", "metrics_paths", "paper_skeleton", "parse_setting", "read_paper", "read_peers", "read_table", "runs_metrics_paths", "setting_key",
     "table_files", "table_runs", "write_diff", "write_table",
 ]

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -22,7 +23,7 @@ import pandas as pd
 from aea.config import format_value, run_name
 from aea.errors import AEAError
 from aea.methods import REGISTRY
-from aea.names import DATASET_LABELS, DATASETS, LAYERS
+from aea.names import DATASETS, LAYERS
 
 METHOD_LABELS = {name: method.title for name, method in REGISTRY.items()}
 # table metric -> metrics.json field (fractions there, percent here)
@@ -154,9 +155,15 @@ def metrics_paths(name: str, runs_root: str | Path, profile: str, seeds: Iterabl
     ``canonical(dataset, overrides)`` drops overrides equal to the dataset's default (the profile
     knows them), so a sweep point that is the default run maps to that run; duplicates are removed.
     """
+    return runs_metrics_paths(table_runs(name, datasets, values), runs_root, profile, seeds, canonical)
+
+
+def runs_metrics_paths(runs: Iterable[RunSpec], runs_root: str | Path, profile: str, seeds: Iterable[int],
+                       canonical: Callable[[str, dict], dict] | None = None) -> list[Path]:
+    """metrics.json paths of ``runs`` x ``seeds`` (canonical run names, duplicates removed, order kept)."""
     seeds = sorted(set(int(s) for s in seeds))
     paths: list[Path] = []
-    for r in table_runs(name, datasets, values):
+    for r in runs:
         overrides = canonical(r.dataset, r.overrides) if canonical else r.overrides
         for s in seeds:
             path = Path(runs_root) / profile / r.dataset / run_name(r.method, overrides) / f"seed{s}" / "metrics.json"
