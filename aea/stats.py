@@ -22,8 +22,8 @@ when it contains 0 (identical runs give the zero-width interval [0, 0]).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -78,10 +78,16 @@ def paired_interval(per_seed: Sequence[np.ndarray], *, draws: int = DRAWS, level
 
     ``per_seed[s]`` holds seed s's per-query differences (A - B), one entry per valid query.
     """
+    return paired_intervals(per_seed, (level,), draws=draws, seed=seed)[0]
+
+
+def paired_intervals(per_seed: Sequence[np.ndarray], levels: Sequence[float], *, draws: int = DRAWS,
+                     seed: int = BOOTSTRAP_SEED) -> list[Interval]:
+    """``paired_interval`` at several confidence levels from one bootstrap (e.g. 95% and family-adjusted)."""
     if not per_seed:
         raise AEAError("a paired comparison needs at least one seed with both runs")
-    if not 0.0 < level < 1.0:
-        raise AEAError(f"confidence level {level} must be in (0, 1)")
+    if not all(0.0 < level < 1.0 for level in levels):
+        raise AEAError(f"confidence levels {list(levels)} must be in (0, 1)")
     arrays = [np.asarray(d, dtype=np.float64) for d in per_seed]
     if any(len(a) == 0 for a in arrays) or any(not np.isfinite(a).all() for a in arrays):
         raise AEAError("paired differences must be non-empty and finite; re-run the evaluation of those runs")
@@ -93,10 +99,13 @@ def paired_interval(per_seed: Sequence[np.ndarray], *, draws: int = DRAWS, level
         where = picked == s
         slot_means[where] = _resampled_means(a, int(where.sum()), rng)
     stats = slot_means.mean(axis=1)
-    tail = (1.0 - level) / 2.0
-    low, high = np.quantile(stats, [tail, 1.0 - tail])
     diff = float(np.mean([a.mean() for a in arrays]))
-    return Interval(diff, float(low), float(high), n_seeds, len(arrays[0]))
+    out = []
+    for level in levels:
+        tail = (1.0 - level) / 2.0
+        low, high = np.quantile(stats, [tail, 1.0 - tail])
+        out.append(Interval(diff, float(low), float(high), n_seeds, len(arrays[0])))
+    return out
 
 
 def per_query_values(per_query: dict, metric: str) -> tuple[np.ndarray, np.ndarray]:
