@@ -1,8 +1,9 @@
 """Run configuration: the one resolved record of how a run was made.
 
-Profiles (``workflow/config/<profile>.yaml``) hold ``defaults`` for every run,
-``dataset_defaults`` per dataset (the paper's R and margin differ on CUHK03) and
-the sweep values.  ``resolve`` layers defaults < dataset defaults < overrides
+Profiles (``aea/profiles/<profile>.yaml``, shipped with the package) hold ``defaults``
+for every run, ``dataset_defaults`` per dataset (the paper's R and margin differ on
+CUHK03) and the sweep values; a profile names its ``base`` and lists only what
+differs from it.  ``resolve`` layers defaults < dataset defaults < overrides
 into a frozen ``RunConfig``; only the CLI and the Snakefile call it.
 """
 
@@ -26,7 +27,8 @@ METHODS = ("aea", "baseline1", "baseline2", "baseline3", "baseline4", "reda", "a
 TRIPLET_MODES = ("per_network", "joint")
 PEER_FORMS = ("two_networks", "one_network")
 TEST_FEATURE_NORMS = ("per_half", "concat")
-PROFILE_DIR = Path(__file__).resolve().parent.parent / "workflow" / "config"
+PROFILE_DIR = Path(__file__).resolve().parent / "profiles"  # package data: found without the workflow
+PROFILE_KEYS = ("profile", "base", "defaults", "dataset_defaults", "datasets", "seeds", "synthetic", "sweeps")
 
 
 @dataclass(frozen=True)
@@ -183,33 +185,63 @@ class Profile:
 
 
 def load_profile(name_or_path: str) -> Profile:
-    """Load ``workflow/config/<name>.yaml`` (or a path to a YAML file)."""
-    path = Path(name_or_path)
-    if path.suffix not in (".yaml", ".yml"):
-        path = PROFILE_DIR / f"{name_or_path}.yaml"
-    if not path.is_file():
-        known = ", ".join(sorted(p.stem for p in PROFILE_DIR.glob("*.yaml")))
-        raise AEAError(f"profile {name_or_path!r} not found at {path}; use one of: {known}")
-    raw = read_yaml(path) or {}
-    unknown = set(raw) - {"profile", "defaults", "dataset_defaults", "datasets", "seeds", "synthetic", "sweeps"}
-    if unknown:
-        raise AEAError(f"{path}: unknown top-level keys {sorted(unknown)}; fix the profile file")
-    defaults = {k: coerce(k, v) for k, v in (raw.get("defaults") or {}).items()}
-    per_dataset = {
-        d: {k: coerce(k, v) for k, v in (vals or {}).items()} for d, vals in (raw.get("dataset_defaults") or {}).items()
-    }
+    """Load ``aea/profiles/<name>.yaml`` (or a path to a YAML file) merged over its ``base`` chain."""
+    raw = read_profile(profile_path(name_or_path, Path.cwd()), ())
+    defaults = {k: coerce(k, v) for k, v in raw["defaults"].items()}
+    per_dataset = {d: {k: coerce(k, v) for k, v in (vals or {}).items()} for d, vals in raw["dataset_defaults"].items()}
     datasets = tuple(raw.get("datasets") or DATASETS)
     for d in (*datasets, *per_dataset):
         check_dataset(d)
     return Profile(
-        name=str(raw.get("profile", path.stem)),
+        name=str(raw["profile"]),
         defaults=defaults,
         dataset_defaults=per_dataset,
         datasets=datasets,
         seeds=tuple(int(s) for s in (raw.get("seeds") or [0])),
         synthetic=raw.get("synthetic"),
-        sweeps={k: list(v) for k, v in (raw.get("sweeps") or {}).items()},
+        sweeps={k: list(v) for k, v in raw["sweeps"].items()},
     )
+
+
+def profile_path(name_or_path: str, relative_to: Path) -> Path:
+    """A profile name (``aea/profiles/<name>.yaml``) or a YAML path, relative paths taken from ``relative_to``."""
+    path = Path(name_or_path)
+    path = PROFILE_DIR / f"{name_or_path}.yaml" if path.suffix not in (".yaml", ".yml") else relative_to / path
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in PROFILE_DIR.glob("*.yaml")))
+        raise AEAError(f"profile {name_or_path!r} not found at {path}; use one of: {known} (or a YAML path)")
+    return path
+
+
+def read_profile(path: Path, children: tuple[Path, ...]) -> dict[str, Any]:
+    """A profile file's raw values over those of its ``base`` (a profile name, or a path relative to the file).
+
+    The file's values win; ``defaults`` and ``sweeps`` merge key by key, ``dataset_defaults`` per dataset and key.
+    The name is never inherited: it is the file's ``profile`` key, else its file name.
+    """
+    if path.resolve() in children:
+        chain = " -> ".join(str(p) for p in (*children, path.resolve()))
+        raise AEAError(f"profile bases form a loop ({chain}); fix a `base:` key")
+    raw = read_yaml(path) or {}
+    if not isinstance(raw, dict):
+        raise AEAError(f"{path}: a profile is a mapping of {', '.join(PROFILE_KEYS)}; fix the profile file")
+    unknown = set(raw) - set(PROFILE_KEYS)
+    if unknown:
+        raise AEAError(f"{path}: unknown top-level keys {sorted(unknown)}; valid: {', '.join(PROFILE_KEYS)}")
+    for key in ("defaults", "dataset_defaults", "sweeps"):
+        if not isinstance(raw.get(key) or {}, dict):
+            raise AEAError(f"{path}: `{key}` must be a mapping of key: value; fix the profile file")
+    own = {**raw, "profile": raw.get("profile", path.stem)}
+    if "base" not in own:
+        return {**own, **{key: own.get(key) or {} for key in ("defaults", "dataset_defaults", "sweeps")}}
+    base = read_profile(profile_path(str(own.pop("base")), path.parent), (*children, path.resolve()))
+    merged = {**base, **own, "defaults": {**base["defaults"], **(own.get("defaults") or {})},
+              "sweeps": {**base["sweeps"], **(own.get("sweeps") or {})}}
+    merged["dataset_defaults"] = {
+        d: {**base["dataset_defaults"].get(d, {}), **(own.get("dataset_defaults") or {}).get(d, {})}
+        for d in {**base["dataset_defaults"], **(own.get("dataset_defaults") or {})}
+    }
+    return merged
 
 
 def check_dataset(name: str) -> None:
