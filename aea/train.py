@@ -32,6 +32,7 @@ from aea.errors import AEAError
 from aea.io import atomic_path, read_yaml, write_text, write_yaml
 from aea.losses import batch_hard_triplet
 from aea.methods import Method, get_method
+from aea.optim import SGD, Adam, Optimizer
 from aea.models.aea import TwoNetworks
 from aea.models.branch import ReIDNetwork
 from aea.seeding import derive_seed, seed_everything
@@ -103,10 +104,11 @@ def learning_rate(cfg: RunConfig, epoch: int) -> float:
     return cfg.lr * (cfg.lr_gamma if epoch >= cfg.lr_decay_epoch else 1.0)
 
 
-def make_optimizer(cfg: RunConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
+def make_optimizer(cfg: RunConfig, model: torch.nn.Module) -> Optimizer:
+    """torch.optim's SGD / Adam rules (``aea.optim``: without the seconds torch.optim spends importing dynamo)."""
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        return SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    return Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
 @dataclass
