@@ -16,15 +16,18 @@ import torch
 
 from aea.config import load_profile, resolve
 from aea.methods import get_method
-from aea.train import build_networks, make_optimizer, make_strategy, training_step
+from aea.train import build_networks, make_optimizer, make_strategy, place, training_step
 
 ERASE_SHARE_GOAL = 0.05
+SMOKE_SPEEDUP_GOAL = 4.0  # issue 10: a smoke step several times cheaper than the first landing's
 
 
-def one_step_timer(profile: str, rounds: int):
-    cfg = resolve(load_profile(profile), "market1501", "aea", {"pretrained": None}, 0)
+def one_step_timer(profile: str, rounds: int, overrides: dict | None = None, first_landing: bool = False):
+    """``first_landing``: the network as the first landing placed it (NCHW layout)."""
+    cfg = resolve(load_profile(profile), "market1501", "aea", {"pretrained": None, **(overrides or {})}, 0)
     torch.manual_seed(0)
     model = build_networks(cfg, 751, pretrained=None)
+    model = model if first_landing else place(model, torch.device("cpu"))
     optimizer = make_optimizer(cfg, model)
     strategy = make_strategy(cfg, get_method("aea"), None, None, None, torch.device("cpu"))
     batch_size = cfg.batch_p * cfg.batch_k
@@ -57,3 +60,23 @@ def test_erasing_is_a_small_share_of_the_step(benchmark, profile, rounds):
           f"{cfg.batch_p * cfg.batch_k}, {torch.get_num_threads()} threads: {step:.3f} s/step (median of {rounds}), "
           f"erasing {erase * 1000:.1f} ms = {100 * erase / step:.2f} % of the step")
     assert erase / step < ERASE_SHARE_GOAL
+
+
+def test_smoke_step_is_several_times_cheaper_than_the_first_landing(benchmark):
+    """Same run, same machine, one thread: the first landing's smoke trunk (torchvision width 64, NCHW) against
+    today's (width 16, channels-last on the CPU). Goal: >= 4x cheaper per AEA step."""
+    def both():
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            _, before = one_step_timer("smoke", 6, {"base_width": 64}, first_landing=True)
+            _, after = one_step_timer("smoke", 6)
+        finally:
+            torch.set_num_threads(threads)
+        return before, after
+
+    before, after = benchmark.pedantic(both, rounds=1, iterations=1)
+    old = sorted(t for t, _ in before)[len(before) // 2]
+    new = sorted(t for t, _ in after)[len(after) // 2]
+    print(f"\nsmoke AEA step: width 64 {old * 1000:.0f} ms -> width 16 {new * 1000:.0f} ms ({old / new:.1f}x)")
+    assert old / new >= SMOKE_SPEEDUP_GOAL
