@@ -7,58 +7,58 @@ from pathlib import Path
 
 import pytest
 
-from aea.config import PROFILE_DIR, RunConfig, load_profile, resolve
+import aea
+from aea.config import PROFILE_DIR, RunConfig, coerce, load_profile, resolve
 from aea.errors import AEAError
 from aea.io import read_yaml
 
-# What each shipped profile changes from its base, written out by hand (the values before profiles inherited).
-PAPER_CHANGES = {"num_workers": 4, "eval_batch_size": 256}
-SMOKE_CHANGES = {"data_root": "data/smoke", "arch": "resnet10", "pretrained": None, "height": 64, "width": 32,
-                 "epochs": 6, "warmup_epochs": 1, "lr": 0.001, "lr_decay_epoch": 5, "optimizer": "adam",
-                 "num_workers": 0, "eval_batch_size": 128}
-TINY_CHANGES = {"data_root": "data/tiny", "epochs": 2, "lr_decay_epoch": 1, "batch_p": 4, "batch_k": 2,
-                "max_iters_per_epoch": 2}
+SHIPPED = sorted(p.stem for p in PROFILE_DIR.glob("*.yaml"))
 RUN_FIELDS = ("profile", "dataset", "method", "seed")
 
 
-def changed(cfg: RunConfig, base: RunConfig) -> dict:
-    return {k: v for k, v in cfg.to_dict().items() if k not in RUN_FIELDS and base.to_dict()[k] != v}
+def own(name: str) -> dict:
+    """A shipped profile file's own values, typed."""
+    raw = read_yaml(PROFILE_DIR / f"{name}.yaml")
+    return {**raw, "defaults": {k: coerce(k, v) for k, v in (raw.get("defaults") or {}).items()}}
 
 
-def recipe(dataset: str) -> RunConfig:
-    return RunConfig(profile="x", dataset=dataset, method="aea")
+def test_profiles_are_found_in_the_package_and_form_one_chain():
+    assert PROFILE_DIR == Path(aea.__file__).parent / "profiles"
+    assert {"paper", "smoke", "tiny"} <= set(SHIPPED)
+    assert (own("smoke")["base"], own("tiny")["base"]) == ("paper", "smoke") and "base" not in own("paper")
 
 
-@pytest.mark.parametrize("dataset", ["market1501", "cuhk03-detected"])
-def test_each_profile_resolves_to_its_base_plus_its_changes(dataset):
-    paper, smoke, tiny = (resolve(load_profile(n), dataset, "aea", {}, 0) for n in ("paper", "smoke", "tiny"))
-    cuhk = {"margin": 0.35, "erase_ratio": 20.0} if dataset.startswith("cuhk03") else {}
-    assert changed(paper, recipe(dataset)) == {**PAPER_CHANGES, **cuhk}  # the field defaults are the recipe
-    assert changed(smoke, paper) == SMOKE_CHANGES
-    assert changed(tiny, smoke) == TINY_CHANGES
+@pytest.mark.parametrize("name", ["smoke", "tiny"])
+def test_a_profile_resolves_to_its_base_with_its_own_values_on_top(name):
+    raw, profile = own(name), load_profile(name)
+    base = load_profile(raw["base"])
+    for key in ("datasets", "seeds", "synthetic"):
+        assert getattr(profile, key) == (tuple(raw[key]) if key != "synthetic" and key in raw else
+                                         raw.get(key, getattr(base, key)))
+    assert profile.sweeps == {**base.sweeps, **raw.get("sweeps", {})}
+    for dataset in profile.datasets:
+        cfg, before = (resolve(p, dataset, "aea", {}, 0).to_dict() for p in (profile, base))
+        # dataset defaults (the base's, then the file's) still win over the file's defaults
+        listed = {k: coerce(k, v) for k, v in (raw.get("dataset_defaults") or {}).get(dataset, {}).items()}
+        expected = {**before, **raw["defaults"], **base.dataset_defaults.get(dataset, {}), **listed, "profile": name}
+        assert cfg == expected
 
 
-def test_lists_and_sweeps_are_inherited_or_replaced_whole():
-    paper, smoke, tiny = (load_profile(n) for n in ("paper", "smoke", "tiny"))
-    assert smoke.datasets == paper.datasets == ("market1501", "cuhk03-labeled", "cuhk03-detected", "dukemtmcreid")
-    assert tiny.datasets == ("market1501", "cuhk03-detected") and tiny.seeds == smoke.seeds == (0,)
-    assert (paper.synthetic, smoke.synthetic, tiny.synthetic) == (None, "smoke", "tiny")
-    assert smoke.sweeps == {**paper.sweeps, "erase_ratio": [5, 10, 20, 30]}
-    assert tiny.sweeps == {"alpha1": [1], "alpha2": [0.5, 1], "erase_layer": ["conv2", "conv3"],
-                           "erase_ratio": [10, 20], "margin": [0.3]}
-    assert [p.name for p in (paper, smoke, tiny)] == ["paper", "smoke", "tiny"]
-
-
-def test_shipped_profiles_list_no_value_their_base_already_has():
-    for path in sorted(PROFILE_DIR.glob("*.yaml")):
-        raw = read_yaml(path)
-        if "base" not in raw:
-            fields = {f.name: f.default for f in dataclasses.fields(RunConfig)}
-            assert all(fields[k] != v for k, v in raw.get("defaults", {}).items()), path
-            continue
+def test_paper_lists_only_what_differs_from_the_recipe_and_others_only_what_differs_from_their_base():
+    fields = {f.name: f.default for f in dataclasses.fields(RunConfig)}
+    assert own("paper")["defaults"] and all(fields[k] != v for k, v in own("paper")["defaults"].items())
+    for name in ("smoke", "tiny"):
+        raw = own(name)
         base = load_profile(raw["base"])
-        assert all(base.defaults.get(k, "unset") != v for k, v in raw.get("defaults", {}).items()), path
-        assert all(base.sweeps.get(k) != v for k, v in raw.get("sweeps", {}).items()), path
+        assert all(base.defaults.get(k, fields[k]) != v for k, v in raw["defaults"].items()), name
+        assert all(base.sweeps.get(k) != v for k, v in raw.get("sweeps", {}).items()), name
+
+
+def test_the_cuhk03_defaults_live_once_and_reach_every_profile():
+    assert [n for n in SHIPPED if "dataset_defaults" in own(n)] == ["paper"]
+    for name in ("paper", "smoke", "tiny"):
+        cuhk = resolve(load_profile(name), "cuhk03-detected", "aea", {}, 0)
+        assert (cuhk.margin, cuhk.erase_ratio) == (0.35, 20.0)
 
 
 def write(path: Path, text: str) -> Path:
@@ -68,13 +68,13 @@ def write(path: Path, text: str) -> Path:
 
 
 def test_a_users_profile_merges_per_dataset_and_per_key(tmp_path):
-    mine = write(tmp_path / "mine.yaml", "base: tiny\ndataset_defaults:\n  cuhk03-detected: {lr: 0.002}\n"
+    mine = write(tmp_path / "mine.yaml", "base: tiny\ndataset_defaults:\n  cuhk03-detected: {lr: 0.125}\n"
                                          "sweeps:\n  margin: [0.2]\n")
-    profile = load_profile(str(mine))
-    cuhk = resolve(profile, "cuhk03-detected", "aea", {}, 0)
-    assert (cuhk.lr, cuhk.margin, cuhk.erase_ratio, cuhk.epochs) == (0.002, 0.35, 20.0, 2)
-    assert resolve(profile, "market1501", "aea", {}, 0).lr == 0.001
-    assert profile.sweeps["margin"] == [0.2] and profile.sweeps["alpha2"] == [0.5, 1]
+    profile, tiny = load_profile(str(mine)), load_profile("tiny")
+    cuhk, tiny_cuhk = (resolve(p, "cuhk03-detected", "aea", {}, 0) for p in (profile, tiny))
+    assert (cuhk.lr, cuhk.margin, cuhk.erase_ratio, cuhk.epochs) == (0.125, 0.35, 20.0, tiny_cuhk.epochs)
+    assert resolve(profile, "market1501", "aea", {}, 0).lr == resolve(tiny, "market1501", "aea", {}, 0).lr != 0.125
+    assert profile.sweeps == {**tiny.sweeps, "margin": [0.2]}
     assert profile.name == "mine"  # never inherited: the tiny runs and tables stay tiny's
 
 
@@ -82,7 +82,7 @@ def test_base_may_be_a_path_relative_to_the_profile_file(tmp_path):
     write(tmp_path / "shared/slow.yaml", "base: smoke\nprofile: slow\ndefaults: {epochs: 12}\n")
     mine = write(tmp_path / "mine/fast.yaml", "base: ../shared/slow.yaml\ndefaults: {lr: 0.01}\n")
     cfg = resolve(load_profile(str(mine)), "market1501", "aea", {}, 0)
-    assert (cfg.profile, cfg.epochs, cfg.lr, cfg.arch) == ("fast", 12, 0.01, "resnet10")
+    assert (cfg.profile, cfg.epochs, cfg.lr, cfg.arch) == ("fast", 12, 0.01, load_profile("smoke").defaults["arch"])
 
 
 @pytest.mark.parametrize("text, message", [
