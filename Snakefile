@@ -1,26 +1,57 @@
 # AEA reproduction workflow: every table of the paper regenerated and diffed against it.
 #
-#   snakemake --cores all results/table2.csv                    # smoke profile (default): generated data, CPU
-#   snakemake --cores all results/all --config profile=tiny     # every table, smallest scale
-#   snakemake --workflow-profile workflow/profiles/slurm results/all   # paper profile on a SLURM cluster
+#   snakemake --cores all results/table2.csv                  # main job: Table 2 on the default smoke profile
+#   snakemake --cores all                                     # default target `all`: every table and figure
+#   snakemake --cores all --config profile=tiny               # another profile: results/profiles/tiny/...
+#   snakemake --report results/report.html                    # one HTML page: tables, diffs, claims, figures
+#   snakemake --workflow-profile workflow/profiles/slurm      # paper profile on a SLURM cluster
 #
-# Runs live in results/runs/<profile>/<dataset>/<run name>/seed<k>/ and are cached per
-# (profile, dataset, method, overrides, seed): another profile never overwrites them, and a changed
-# parameter makes a new run name, so only what depends on it is trained.
+# Settings: workflow/config/config.yaml (`--config key=value`), checked against
+# workflow/schemas/config.schema.yaml before anything runs. Runs live in
+# results/runs/<profile>/<dataset>/<run name>/seed<k>/; a run's fully resolved config is a param of its
+# job, so an edited profile value reruns exactly the runs it changes (and those start afresh).
 
 import os
 
-from aea.config import load_profile
+from snakemake.utils import min_version, validate
 
-PROFILE_ARG = config.get("profile", "smoke")  # a profile name or a YAML path
+min_version("8.0")
+
+CONFIG_FILE = os.path.join(workflow.basedir, "workflow", "config", "config.yaml")  # found from any --directory
+
+
+configfile: CONFIG_FILE
+
+
+include: "workflow/rules/common.smk"
+
+
+check_config_keys(config, "workflow/schemas/config.schema.yaml")
+validate(config, "workflow/schemas/config.schema.yaml")
+
+PROFILE_ARG = config["profile"]  # a profile name or a YAML path
 PROFILE = load_profile(PROFILE_ARG)
 RUNS = f"results/runs/{PROFILE.name}"
-PAPER_DIR = os.path.join(workflow.basedir, "results", "paper")  # reference values ship with the code
+DEFAULT_PROFILE = read_yaml(CONFIG_FILE)["profile"]
+OUT = results_dir(PROFILE.name, DEFAULT_PROFILE)  # tables: results/ (default profile) or results/profiles/<name>/
+
+
+report: "workflow/report/workflow.rst"
+
 
 wildcard_constraints:
-    dataset="market1501|cuhk03-labeled|cuhk03-detected|dukemtmcreid",
+    dataset="|".join(DATASETS),
     seed=r"\d+",
     run=r"[a-z0-9]+(-[a-z0-9_.]+)*",
+
+
+rule all:
+    default_target: True
+    input:
+        f"{OUT}/all",
+        expand("{out}/{table}.html", out=OUT, table=TABLE_NAMES),
+        expand("{out}/attention/{dataset}.png", out=OUT, dataset=PROFILE.datasets),
+
 
 include: "workflow/rules/data.smk"
 include: "workflow/rules/runs.smk"

@@ -1,9 +1,16 @@
-"""The real Snakemake workflow, end to end, on the tiny profile (every table of the paper)."""
+"""The real Snakemake workflow, end to end, on the tiny profile (every table of the paper).
+
+It runs from a copy of the workflow under a folder whose name has a space and non-ASCII characters, with the
+data root ($AEA_DATA) under such a folder too, as a user's clone could be.
+"""
 
 from __future__ import annotations
 
+import base64
+import html
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -13,81 +20,197 @@ import pandas as pd
 import pytest
 
 from aea import tables as T
-from aea.config import load_profile
+from aea.config import load_profile, resolve
 
 REPO = Path(__file__).resolve().parent.parent
 SNAKEMAKE = shutil.which("snakemake") or str(Path(sys.executable).parent / "snakemake")
+TINY = load_profile("tiny")
+OUT = "results/profiles/tiny"  # a profile other than the default one writes its tables here
+RUNS = "results/runs/tiny"
+TABLE2_METHODS = ("aea", "baseline1", "baseline2", "baseline3", "baseline4")
+
+
+def snakemake(clone: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "AEA_DATA"}
+    env["AEA_DATA"] = str(clone.parent / "data dir ü")
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"  # the `aea` of this install
+    return subprocess.run([SNAKEMAKE, "--cores", "2", *args], cwd=clone, env=env, capture_output=True, text=True,
+                          timeout=timeout)
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory) -> Path:
-    """Run `snakemake results/all` with the tiny profile in a scratch directory (data generation included)."""
-    work = tmp_path_factory.mktemp("workflow")
-    env = {k: v for k, v in os.environ.items() if k != "AEA_DATA"}
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"  # the `aea` of this install
-    done = subprocess.run(
-        [SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(work), "--cores", "2",
-         "--quiet", "rules", "--config", "profile=tiny", "train_threads=1", "--", "results/all"],
-        env=env, capture_output=True, text=True, timeout=900,
-    )
+def clone(tmp_path_factory) -> Path:
+    """`snakemake --config profile=tiny` (default target `all`) in a copy of the workflow under `my clone ü/`."""
+    clone = tmp_path_factory.mktemp("workflow") / "my clone ü"
+    (clone / "results").mkdir(parents=True)
+    shutil.copy(REPO / "Snakefile", clone)
+    shutil.copytree(REPO / "workflow", clone / "workflow", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(REPO / "results/paper", clone / "results/paper")
+    done = snakemake(clone, "--quiet", "rules", "--config", "profile=tiny", "train_threads=1")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return work
+    return clone
 
 
-def metrics_of(work: Path, dataset: str, run: str) -> dict:
-    return json.loads((work / "results/runs/tiny" / dataset / run / "seed0/metrics.json").read_text())
+def metrics_of(clone: Path, dataset: str, run: str, seed: int = 0) -> dict:
+    return json.loads((clone / RUNS / dataset / run / f"seed{seed}/metrics.json").read_text())
 
 
-def test_every_table_and_figure_is_written(workdir):
-    listed = (workdir / "results/all").read_text().split()
+def mean_of(clone: Path, dataset: str, run: str, field: str) -> float:
+    """A table cell by hand: the metric in % averaged over the profile's seeds."""
+    return sum(100 * metrics_of(clone, dataset, run, seed)[field] for seed in TINY.seeds) / len(TINY.seeds)
+
+
+def model_times(clone: Path, dataset: str) -> dict:
+    return {(m, s): (clone / RUNS / dataset / m / f"seed{s}/model.pt").stat().st_mtime_ns
+            for m in TABLE2_METHODS for s in TINY.seeds}
+
+
+def test_every_table_and_figure_is_written(clone):
+    listed = (clone / OUT / "all").read_text().split("\n")
     for name in T.TABLES:
-        for suffix in (".csv", ".provenance.json", ".diff.csv", ".diff.md"):
-            assert f"results/{name}{suffix}" in listed and (workdir / f"results/{name}{suffix}").is_file()
-    assert (workdir / "results/fig6.png").stat().st_size > 1000 and (workdir / "results/fig7.png").is_file()
+        files = [str(path) for path in T.table_files(name, OUT)]
+        assert len(files) >= 5 and all(path in listed and (clone / path).is_file() for path in files)
+        assert "<h2>Every cell" in (clone / OUT / f"{name}.html").read_text()
+    assert (clone / OUT / "fig6.png").stat().st_size > 1000 and (clone / OUT / "fig7.png").is_file()
+    for dataset in TINY.datasets:
+        assert (clone / OUT / "attention" / f"{dataset}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not list((clone / "results").glob("*.csv")), "a non-default profile wrote into the default's place"
 
 
-def test_table2_cells_are_the_runs_metrics(workdir):
-    table = T.read_table(workdir / "results/table2.csv")
-    assert len(table) == 5 * len(load_profile("tiny").datasets) * 3 and set(table.profile) == {"tiny"}
-    assert set(table.n_seeds) == {1}
+def test_data_went_to_the_data_root_with_a_space(clone):
+    data = clone.parent / "data dir ü"
+    assert {p.name for p in (data / ".aea").glob("*.done")} == {"market1501.tiny.done", "cuhk03-labeled.tiny.done"}
+    assert not (clone / "data").exists()
+
+
+def test_table2_cells_are_the_runs_metrics(clone):
+    table = T.read_table(clone / OUT / "table2.csv")
+    assert len(table) == 5 * len(TINY.datasets) * 3 and set(table.profile) == {"tiny"}
+    assert set(table.n_seeds) == {len(TINY.seeds)}
     for row in table.itertuples():
-        m = metrics_of(workdir, row.dataset, row.method)
+        m = metrics_of(clone, row.dataset, row.method)
         field = {"rank1": "rank1", "mAP": "map_official", "mAP_noninterp": "map_noninterp"}[row.metric]
-        assert row.mean == pytest.approx(100 * m[field], abs=1e-9)
-        assert m["profile"] == "tiny" and m["feature_dim"] == (2560 if row.method in ("baseline1", "baseline2") else 5120)
+        assert row.mean == pytest.approx(mean_of(clone, row.dataset, row.method, field), abs=1e-9)
+        one_network = row.method in ("baseline1", "baseline2")
+        assert m["profile"] == "tiny" and m["feature_dim"] == (2560 if one_network else 5120)
 
 
-def test_sweep_tables_use_the_default_run_for_the_default_point(workdir):
-    fig6 = T.read_table(workdir / "results/fig6.csv")
-    sweep = load_profile("tiny").sweeps["erase_ratio"]
+def test_sweep_tables_use_the_default_run_for_the_default_point(clone):
+    fig6 = T.read_table(clone / OUT / "fig6.csv")
     market = fig6[(fig6.dataset == "market1501") & (fig6.metric == "rank1")]
-    assert sorted(market.erase_ratio) == sorted(float(v) for v in sweep)
+    assert sorted(market.erase_ratio) == sorted(float(v) for v in TINY.sweeps["erase_ratio"])
     default = market[market.erase_ratio == 10.0]
     assert default["run_name"].item() == "aea"  # R = 10 is Market's default: the AEA run, not a retraining
-    assert default["mean"].item() == pytest.approx(100 * metrics_of(workdir, "market1501", "aea")["rank1"])
-    r20 = metrics_of(workdir, "market1501", "aea-erase_ratio_20")
+    assert default["mean"].item() == pytest.approx(mean_of(clone, "market1501", "aea", "rank1"))
+    r20 = metrics_of(clone, "market1501", "aea-erase_ratio_20")
     assert r20["config"]["erase_ratio"] == 20.0 and r20["overrides"] == {"erase_ratio": 20.0}
 
 
-def test_diff_reports_paper_values_and_claims(workdir):
-    diff = pd.read_csv(workdir / "results/table2.diff.csv")
+def test_diff_reports_paper_values_and_claims(clone):
+    diff = pd.read_csv(clone / OUT / "table2.diff.csv")
     aea_market = diff[(diff.method == "aea") & (diff.dataset == "market1501") & (diff.metric == "rank1")]
     assert aea_market["paper"].item() == 95.9
     assert aea_market["delta"].item() == pytest.approx(aea_market["ours"].item() - 95.9)
-    md = (workdir / "results/table2.diff.md").read_text()
+    md = (clone / OUT / "table2.diff.md").read_text()
     assert "AEA beats Baselines 1-4" in md and "not expected to match" in md
-    provenance = json.loads((workdir / "results/table2.provenance.json").read_text())
-    assert provenance["n_runs"] == 5 * len(load_profile("tiny").datasets)
+    provenance = json.loads((clone / OUT / "table2.provenance.json").read_text())
+    assert provenance["n_runs"] == 5 * len(TINY.datasets) * len(TINY.seeds)
 
 
-def test_baseline4_and_aos_were_made_from_the_baseline1_run(workdir):
-    for dataset in ("market1501", "cuhk03-detected"):
+def test_table_page_shows_the_diff_claims_figure_and_cells(clone):
+    page = (clone / OUT / "fig6.html").read_text()
+    text = html.unescape(re.sub(r"<[^>]+>", " ", page))
+    claims = pd.read_csv(clone / OUT / "fig6.claims.csv")
+    assert len(claims) and all(c in text and v in text for c, v in zip(claims.claim, claims.verdict))
+    md_rows = [line for line in (clone / OUT / "fig6.diff.md").read_text().splitlines()
+               if line.startswith("|") and not re.fullmatch(r"[|\s:-]+", line)]
+    cells = pd.read_csv(clone / OUT / "fig6.csv")
+    assert page.count("<tr") == len(md_rows) + 1 + len(cells)  # every row of the diff, the CSV's header and cells
+    assert page.count('<img alt="fig6" src="data:image/png;base64,') == 1
+
+
+def test_baseline4_and_aos_were_made_from_the_baseline1_run(clone):
+    for dataset in TINY.datasets:
         for method in ("baseline4", "aos"):
-            assert (workdir / "results/runs/tiny" / dataset / method / "seed0/static_masks.npz").is_file()
+            assert all((clone / RUNS / dataset / method / f"seed{s}/static_masks.npz").is_file() for s in TINY.seeds)
 
 
-def test_nothing_changed_means_nothing_reruns(workdir):
-    dry = subprocess.run([SNAKEMAKE, "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir), "-n",
-                          "--cores", "2", "--config", "profile=tiny", "--", "results/all"],
-                         capture_output=True, text=True, timeout=120)
+def test_nothing_changed_means_nothing_reruns(clone):
+    dry = snakemake(clone, "-n", "--config", "profile=tiny", timeout=120)
     assert dry.returncode == 0 and "Nothing to be done" in dry.stdout + dry.stderr
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("profil=tiny", "unknown workflow setting(s) profil; valid: profile, train_threads, gpus_per_run"),
+    ("train_thread=2", "unknown workflow setting(s) train_thread; valid: profile, train_threads, gpus_per_run"),
+    ("train_threads=two", "'two' is not of type 'integer'"),
+    ("gpus_per_run=-1", "-1 is less than the minimum of 0"),
+])
+def test_workflow_settings_are_checked_before_anything_runs(clone, setting, message):
+    done = snakemake(clone, "-n", "--config", setting, timeout=120)
+    assert done.returncode == 1 and message in done.stderr + done.stdout
+    assert "Job stats" not in done.stdout + done.stderr
+
+
+def embedded_files(report: str) -> dict[str, bytes]:
+    """The files a Snakemake HTML report embeds, by file name: base64 data URIs in its results JSON."""
+    uris = re.findall(r"data:[\w/+.-]+;charset=[\w-]+;filename=([^;\"]+);base64,([A-Za-z0-9+/=]+)", report)
+    return {name: base64.b64decode(data) for name, data in uris}
+
+
+def test_report_holds_every_table_its_diff_page_and_figures(clone):
+    done = snakemake(clone, "--report", "report.html", "--config", "profile=tiny", timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    files = embedded_files((clone / "report.html").read_text())
+    for name in T.TABLES:
+        for suffix in (".csv", ".diff.md", ".html") + ((".png",) if T.get_spec(name).figure_param else ()):
+            assert files[f"{name}{suffix}"] == (clone / OUT / f"{name}{suffix}").read_bytes(), f"{name}{suffix}"
+    for dataset in TINY.datasets:
+        assert files[f"{dataset}.png"] == (clone / OUT / "attention" / f"{dataset}.png").read_bytes()
+
+
+def test_an_edited_profile_value_reruns_exactly_the_runs_it_changes(clone, tmp_path):
+    """Kept last: it retrains the runs it changes. A copy of the tiny profile (same name) with CUHK03-detected's
+    learning rate changed: its Table-2 runs rerun afresh, Market's are untouched, the table is rebuilt."""
+    edited = tmp_path / "tiny-lr.yaml"
+    lr = 2 * resolve(TINY, "cuhk03-detected", "aea", {}, 0).lr
+    lr_changed = f"dataset_defaults:\n  cuhk03-detected: {{lr: {lr}}}\n"
+    edited.write_text((REPO / "aea/profiles/tiny.yaml").read_text() + lr_changed)
+    target = f"{OUT}/table2.csv"
+    market_before = model_times(clone, "market1501")
+
+    dry = snakemake(clone, "-n", "--config", f"profile={edited}", "--", target, timeout=120)
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    planned = set(re.findall(r"output: results/runs/tiny/([\w-]+)/([\w.-]+)/seed(\d+)/model\.pt", dry.stdout))
+    assert planned == {("cuhk03-detected", m, str(s)) for m in TABLE2_METHODS for s in TINY.seeds}
+    assert re.search(r"table_table2\s+1\b", dry.stdout) and "Params have changed" in dry.stdout
+
+    done = snakemake(clone, "--quiet", "rules", "--config", f"profile={edited}", "--", target)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    table = T.read_table(clone / target)
+    for row in table[table.metric == "rank1"].itertuples():
+        edited_run = row.dataset == "cuhk03-detected"
+        assert (metrics_of(clone, row.dataset, row.method)["config"]["lr"] == lr) == edited_run
+        assert row.mean == pytest.approx(mean_of(clone, row.dataset, row.method, "rank1"), abs=1e-9)
+        log = (clone / RUNS / row.dataset / row.method / "seed0/train.log").read_text()
+        assert ("another config: deleting it to start afresh" in log) == edited_run
+    assert model_times(clone, "market1501") == market_before
+
+
+def test_replace_changed_empties_only_a_run_directory_of_another_config(tmp_path):
+    from aea.cli import discard_changed_run
+    from aea.io import write_yaml
+
+    cfg = resolve(TINY, "market1501", "aea", {}, 0)
+    run = tmp_path / "run"
+    (run / "sub").mkdir(parents=True)
+    write_yaml(run / "config.yaml", cfg.to_dict())
+    (run / "checkpoint.pt").write_bytes(b"state")
+    (run / "train.log").write_text("the workflow's log, open while aea train runs")
+    discard_changed_run(cfg, run)  # same config: a resume, nothing deleted
+    assert sorted(p.name for p in run.iterdir()) == ["checkpoint.pt", "config.yaml", "sub", "train.log"]
+    discard_changed_run(resolve(TINY, "market1501", "aea", {"lr": 2 * cfg.lr}, 0), run)
+    assert [p.name for p in run.iterdir()] == ["train.log"]
+    write_yaml(run / "config.yaml", {**cfg.to_dict(), "colour": "red"})  # written by another version of aea
+    discard_changed_run(cfg, run)
+    assert [p.name for p in run.iterdir()] == ["train.log"]

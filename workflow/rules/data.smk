@@ -1,13 +1,8 @@
 # Datasets: generated in the real on-disk formats for synthetic profiles (smoke, tiny), checked for
 # layout and counts in every profile before any training starts.
 
-from aea.config import data_root
-
-DATA_ROOT = data_root(PROFILE.defaults.get("data_root", "data"))
-CHECK_COUNTS = "" if PROFILE.defaults.get("check_counts", True) else "--no-check-counts"
-# CUHK03 labeled and detected come from one release (cuhk-03.mat): generate it once.
-RELEASE = {"market1501": "market1501", "dukemtmcreid": "dukemtmcreid",
-           "cuhk03-labeled": "cuhk03-labeled", "cuhk03-detected": "cuhk03-labeled"}
+DATA_ROOT = str(data_root(PROFILE.defaults.get("data_root", "data")))
+CHECK_COUNTS = [] if PROFILE.defaults.get("check_counts", True) else ["--no-check-counts"]
 
 
 rule synthetic_dataset:
@@ -15,15 +10,14 @@ rule synthetic_dataset:
         f"{DATA_ROOT}/.aea/{{release}}.{PROFILE.synthetic}.done",
     log:
         f"{DATA_ROOT}/.aea/{{release}}.log",
+    params:
+        root=lambda w, output: os.path.dirname(os.path.dirname(output[0])),  # <root>/.aea/<release>.<size>.done
+        size=PROFILE.synthetic,
+    conda:
+        ENV
     shell:
-        "aea data make-synthetic --dataset {wildcards.release} --root {DATA_ROOT} --size {PROFILE.synthetic}"
-        " > {log} 2>&1 && touch {output}"
-
-
-def dataset_source(wildcards):
-    if PROFILE.synthetic:
-        return f"{DATA_ROOT}/.aea/{RELEASE[wildcards.dataset]}.{PROFILE.synthetic}.done"
-    return []
+        "aea data make-synthetic --dataset {wildcards.release:q} --root {params.root:q} --size {params.size:q}"
+        " > {log:q} 2>&1 && touch {output:q} || (tail -n 1 {log:q} >&2; exit 1)"
 
 
 rule check_dataset:
@@ -31,5 +25,13 @@ rule check_dataset:
         dataset_source,
     output:
         f"{RUNS}/data/{{dataset}}.json",
+    log:
+        f"{RUNS}/data/{{dataset}}.log",
+    params:
+        root=DATA_ROOT,
+        counts=CHECK_COUNTS,
+    conda:
+        ENV
     shell:
-        "aea data check --dataset {wildcards.dataset} --root {DATA_ROOT} --json {output} {CHECK_COUNTS}"
+        "aea data check --dataset {wildcards.dataset:q} --root {params.root:q} --json {output:q} {params.counts:q}"
+        " > {log:q} 2>&1 || (tail -n 1 {log:q} >&2; exit 1)"

@@ -1,39 +1,11 @@
 # One job per (dataset, run name, seed): training, then evaluation into metrics.json. The run name encodes the method and
 # its overrides (aea.config.run_name), so any run can also be asked for by path, e.g.
 #   snakemake --cores all results/runs/smoke/market1501/aea-erase_ratio_15/seed0/metrics.json
+# The hash of the run's resolved config is a param: an edited profile value reruns the runs it changes, and
+# --replace-changed makes `aea train` start such a run afresh instead of refusing its directory.
 
-from aea.config import parse_run_name, run_name
-from aea.methods import get_method
-
-# Keys that change only the erasing or the complementary network: a Baseline-1 input ignores them.
-NOT_BASELINE1 = ("alpha1", "erase_ratio", "erase_layer", "erase_fill", "erase_backend")
-TRAIN_THREADS = int(config.get("train_threads", 1))
-GPUS = int(config.get("gpus_per_run", 0))
-
-
-def run_dir(dataset, name, seed):
-    return f"{RUNS}/{dataset}/{name}/seed{seed}"
-
-
-def baseline1_name(name):
-    method, overrides = parse_run_name(name)
-    return run_name("baseline1", {k: v for k, v in overrides.items() if k not in NOT_BASELINE1})
-
-
-def train_inputs(wildcards):
-    inputs = {"data": f"{RUNS}/data/{wildcards.dataset}.json"}
-    method, _ = parse_run_name(wildcards.run)
-    if get_method(method).needs_baseline1:
-        inputs["baseline1"] = run_dir(wildcards.dataset, baseline1_name(wildcards.run), wildcards.seed) + "/model.pt"
-    return inputs
-
-
-def train_args(wildcards, input):
-    method, overrides = parse_run_name(wildcards.run)
-    args = [f"--method {method}"] + [f"{k}={v}" for k, v in sorted(overrides.items())]
-    if "baseline1" in input.keys():
-        args.append(f"--baseline1 {os.path.dirname(input.baseline1)}")
-    return " ".join(args)
+TRAIN_THREADS = config["train_threads"]
+GPUS = config["gpus_per_run"]
 
 
 rule train:
@@ -45,11 +17,18 @@ rule train:
     log:
         f"{RUNS}/{{dataset}}/{{run}}/seed{{seed}}/train.log",
     params:
+        # How the profile is found (a name or a path) is not what a run is, its resolved config is (config_hash):
+        # Snakemake does not rerun on params computed from the input, so a copied profile reruns only what it changes.
+        profile=lambda wildcards, input: PROFILE_ARG,
         args=train_args,
         out=lambda w: run_dir(w.dataset, w.run, w.seed),
+        config_hash=run_config_hash,
     threads: TRAIN_THREADS
     resources:
         gpu=GPUS,
+    conda:
+        ENV
     shell:
-        "aea train --profile {PROFILE_ARG} --dataset {wildcards.dataset} --seed {wildcards.seed} --evaluate"
-        " --out {params.out} --threads {threads} {params.args} > {log} 2>&1 || (tail -n 1 {log} >&2; exit 1)"
+        "aea train --profile {params.profile:q} --dataset {wildcards.dataset:q} --seed {wildcards.seed} --evaluate"
+        " --replace-changed --out {params.out:q} --threads {threads} {params.args:q}"
+        " > {log:q} 2>&1 || (tail -n 1 {log:q} >&2; exit 1)"

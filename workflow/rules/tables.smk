@@ -1,39 +1,69 @@
-# Tables and figures: each collects its runs' metrics.json into results/<table>.csv with a provenance
-# sidecar, diffs it against results/paper/<table>.csv and checks the paper's qualitative claims.
-
-from aea import tables as T
-
-TABLE_NAMES = tuple(T.TABLES)
-# The profile's sweep values replace the paper's grids (smaller profiles sweep fewer points).
-SWEEP_VALUES = {k: v for k, v in PROFILE.sweeps.items()}
-
-
-def table_inputs(name):
-    spec = T.get_spec(name)
-    datasets = [d for d in spec.datasets if d in PROFILE.datasets]
-    values = {p: SWEEP_VALUES[p] for p in spec.params if p in SWEEP_VALUES}
-    return [str(p) for p in T.metrics_paths(name, "results/runs", PROFILE.name, PROFILE.seeds, datasets, values,
-                                            canonical=PROFILE.canonical)]
-
-
-def table_outputs(name):
-    outputs = [f"results/{name}.csv", f"results/{name}.provenance.json", f"results/{name}.diff.csv",
-               f"results/{name}.diff.md"]
-    return outputs + ([f"results/{name}.png"] if T.get_spec(name).figure_param else [])
-
+# Tables and figures: each collects its runs' metrics.json into <out>/<table>.csv with a provenance
+# sidecar, diffs it against results/paper/<table>.csv and checks the paper's qualitative claims; a
+# self-contained HTML page per table and the attention maps of the default AEA runs go into the report.
 
 for _name in TABLE_NAMES:
+
     rule:
-        name: f"table_{_name}"
-        input: table_inputs(_name)
-        output: table_outputs(_name)
-        params: name=_name
-        shell: "aea table {params.name} --metrics {input} --out-dir results --paper-dir {PAPER_DIR}"
+        name:
+            f"table_{_name}"
+        input:
+            table_inputs(_name),
+        output:
+            table_outputs(_name),
+        log:
+            f"{OUT}/logs/{_name}.log",
+        params:
+            name=_name,
+            out_dir=lambda w, output: os.path.dirname(output[0]),
+            paper_dir=PAPER_DIR,
+        conda:
+            ENV
+        shell:
+            "aea table {params.name:q} --metrics {input:q} --out-dir {params.out_dir:q} --paper-dir {params.paper_dir:q}"
+            " > {log:q} 2>&1 || (tail -n 1 {log:q} >&2; exit 1)"
+
+
+rule table_page:
+    input:
+        unpack(page_inputs),
+    output:
+        report(f"{OUT}/{{table}}.html", caption="../report/table_page.rst", category="Tables",
+               subcategory="{table}", labels={"table": "{table}", "file": "page: diff, claims, figure, cells"}),
+    log:
+        f"{OUT}/logs/{{table}}.page.log",
+    wildcard_constraints:
+        table="|".join(TABLE_NAMES),
+    conda:
+        ENV
+    script:
+        "../scripts/table_page.py"
+
+
+rule attention:
+    input:
+        model=os.path.join(run_dir("{dataset}", "aea", PROFILE.seeds[0]), "model.pt"),
+    output:
+        report(f"{OUT}/attention/{{dataset}}.png", caption="../report/attention.rst", category="Attention",
+               labels={"dataset": "{dataset}"}),
+    log:
+        f"{OUT}/logs/attention/{{dataset}}.log",
+    params:
+        run=lambda w, input: os.path.dirname(input.model),
+    conda:
+        ENV
+    shell:
+        "aea show attention --run {params.run:q} --out {output:q} > {log:q} 2>&1 || (tail -n 1 {log:q} >&2; exit 1)"
 
 
 rule all_tables:
-    input: [out for name in TABLE_NAMES for out in table_outputs(name)]
-    output: "results/all"
-    run:
-        from aea.io import write_text
-        write_text(output[0], "".join(f"{path}\n" for path in input))
+    input:
+        [path for name in TABLE_NAMES for path in table_files(name, OUT)],
+    output:
+        f"{OUT}/all",
+    log:
+        f"{OUT}/logs/all.log",
+    conda:
+        ENV
+    shell:
+        "printf '%s\\n' {input:q} > {output:q} 2> {log:q}"

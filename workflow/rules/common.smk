@@ -1,0 +1,110 @@
+# Helpers of the rules, kept apart from them (the snakemake-workflows convention): the settings check,
+# where results go, what each job needs and how it calls `aea`.
+
+import os
+
+from snakemake.exceptions import WorkflowError
+
+from aea import tables as T
+from aea.config import DATASETS, data_root, load_profile, parse_run_name, resolve, run_name
+from aea.io import read_yaml
+from aea.methods import get_method
+
+PAPER_DIR = os.path.join(workflow.basedir, "results", "paper")  # reference values ship with the code
+ENV = "../envs/aea.yaml"  # the software of every rule (relative to the rule files)
+TABLE_NAMES = tuple(T.TABLES)
+# CUHK03 labeled and detected come from one release (cuhk-03.mat): generate it once.
+RELEASE = {"market1501": "market1501", "dukemtmcreid": "dukemtmcreid",
+           "cuhk03-labeled": "cuhk03-labeled", "cuhk03-detected": "cuhk03-labeled"}
+# Keys that change only the erasing or the complementary network: a Baseline-1 input ignores them.
+NOT_BASELINE1 = ("alpha1", "erase_ratio", "erase_layer", "erase_fill", "erase_backend")
+
+
+def check_config_keys(config, schema):
+    """Refuse unknown workflow settings (a typo such as `profil=tiny`) with the valid ones listed.
+
+    snakemake.utils.validate then checks types and ranges; its message for an unknown key does not list the
+    valid ones."""
+    valid = read_yaml(os.path.join(workflow.basedir, schema))["properties"]
+    unknown = sorted(set(config) - set(valid))
+    if unknown:
+        raise WorkflowError(f"unknown workflow setting(s) {', '.join(unknown)}; valid: {', '.join(valid)} "
+                            "(run settings such as lr=... belong in a profile, see aea/profiles/)")
+
+
+def results_dir(profile, default):
+    """Where a profile's tables go: results/ for the default profile, results/profiles/<name>/ for the others
+    (not results/<name>/: results/paper/ holds the paper's reference values)."""
+    return "results" if profile == default else f"results/profiles/{profile}"
+
+
+def dataset_source(wildcards):
+    """Generated profiles make the release first; real data is only checked."""
+    if PROFILE.synthetic:
+        return f"{DATA_ROOT}/.aea/{RELEASE[wildcards.dataset]}.{PROFILE.synthetic}.done"
+    return []
+
+
+def run_dir(dataset, name, seed):
+    return f"{RUNS}/{dataset}/{name}/seed{seed}"
+
+
+def baseline1_name(name):
+    method, overrides = parse_run_name(name)
+    return run_name("baseline1", {k: v for k, v in overrides.items() if k not in NOT_BASELINE1})
+
+
+def train_inputs(wildcards):
+    inputs = {"data": f"{RUNS}/data/{wildcards.dataset}.json"}
+    method, _ = parse_run_name(wildcards.run)
+    if get_method(method).needs_baseline1:
+        baseline1 = run_dir(wildcards.dataset, baseline1_name(wildcards.run), wildcards.seed)
+        inputs["baseline1"] = os.path.join(baseline1, "model.pt")
+    return inputs
+
+
+def train_args(wildcards, input):
+    """`aea train` arguments after the common ones, one list item per word (the rule quotes each)."""
+    method, overrides = parse_run_name(wildcards.run)
+    args = ["--method", method] + [f"{k}={v}" for k, v in sorted(overrides.items())]
+    if "baseline1" in input.keys():
+        args += ["--baseline1", os.path.dirname(input.baseline1)]
+    return args
+
+
+def run_config_hash(wildcards):
+    """Hash of the run's fully resolved config (profile values included), the one `aea train` resolves: a
+    param of the job, so Snakemake reruns a run whose config an edit changed, and only such runs."""
+    method, overrides = parse_run_name(wildcards.run)
+    return resolve(PROFILE, wildcards.dataset, method, overrides, int(wildcards.seed)).hash()
+
+
+def table_inputs(name):
+    spec = T.get_spec(name)
+    datasets = [d for d in spec.datasets if d in PROFILE.datasets]
+    values = {p: PROFILE.sweeps[p] for p in spec.params if p in PROFILE.sweeps}
+    return [str(p) for p in T.metrics_paths(name, "results/runs", PROFILE.name, PROFILE.seeds, datasets, values,
+                                            canonical=PROFILE.canonical)]
+
+
+def table_files(name, out):
+    """What `aea table NAME --out-dir OUT` writes (aea.tables.table_files), as the strings Snakemake matches."""
+    return [str(path) for path in T.table_files(name, out)]
+
+
+def page_inputs(wildcards):
+    """What a table's report page shows: the table, its diff and claims, its figure if it has one."""
+    csv, _, _, _, diff_md, *figure = table_files(wildcards.table, OUT)
+    return {"table": csv, "diff": diff_md, **({"figure": figure[0]} if figure else {})}
+
+
+def table_outputs(name):
+    """table_files, those people read marked for `snakemake --report` (the table, its diff and claims, figure)."""
+    csv, provenance, claims, diff_csv, diff_md, *figure = table_files(name, OUT)
+
+    def shown(path, what):
+        return report(path, caption="../report/table_file.rst", category="Tables", subcategory=name,
+                      labels={"table": name, "file": what})
+
+    return [shown(csv, "every cell (csv)"), provenance, claims, diff_csv, shown(diff_md, "diff and claims (markdown)")] + [
+        shown(path, "figure") for path in figure]
