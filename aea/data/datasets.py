@@ -24,9 +24,10 @@ import hashlib
 import logging
 import os
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import h5py
 import numpy as np
@@ -156,7 +157,7 @@ def _parse_folders(dataset_dir: Path, fmt: _FolderFormat) -> _Parsed:
 
 # ----------------------------------------------------------------------------- CUHK03 (.mat release)
 
-_CUHK03_NAME = re.compile(r"(\d+)_(\d+)_([12])_(\d+)\.png")
+CUHK03_FILE_NAME = re.compile(r"(\d+)_(\d+)_([12])_(\d+)\.png")  # campair_pid_view_index.png, 1-based
 _PROTOCOL_FIELDS = ("filelist", "labels", "train_idx", "query_idx", "gallery_idx")
 
 
@@ -213,6 +214,8 @@ def _extract_cuhk03(mat_path: Path, setting: str, images_dir: Path) -> None:
             raise AEAError(f"{mat_path} has no field '{setting}'; "
                            "use the original cuhk-03.mat (fields labeled, detected)")
         try:
+            for stale in images_dir.glob("*.png"):  # another .mat's: the folder must hold exactly this one's
+                stale.unlink()
             _write_pngs(f, setting, mat_path, images_dir)
         except OSError as e:
             raise AEAError(f"extracting {mat_path} into {images_dir} failed ({e}); "
@@ -235,51 +238,72 @@ def _write_pngs(f: h5py.File, setting: str, mat_path: Path, images_dir: Path) ->
                             Image.fromarray(img).save(tmp, format="PNG")
 
 
-def _mat_string(value: object) -> str:
+def mat_string(value: object) -> str:
+    """A MATLAB char row as scipy.io.loadmat returns it (a 1-element array; empty for ''), or a str."""
     flat = np.asarray(value).ravel()
     return str(flat[0]) if flat.size else ""
 
 
-def _read_protocol(path: Path) -> dict[str, np.ndarray]:
-    hint = "use cuhk03_new_protocol_config_*.mat from zhunzhong07/person-re-ranking (evaluation/data/CUHK03)"
+_PROTOCOL_HINT = "use cuhk03_new_protocol_config_*.mat from zhunzhong07/person-re-ranking (evaluation/data/CUHK03)"
+
+
+def read_protocol(path: Path) -> dict[str, np.ndarray]:
+    """The split of one protocol config file; see ``protocol_split``."""
     try:
         mat = scipy.io.loadmat(path)
     except (OSError, ValueError, NotImplementedError, scipy.io.matlab.MatReadError) as e:
         first_line = str(e).splitlines()[0] if str(e) else ""
-        raise AEAError(f"cannot read {path} ({type(e).__name__}: {first_line}); {hint}") from None
+        raise AEAError(f"cannot read {path} ({type(e).__name__}: {first_line}); {_PROTOCOL_HINT}") from None
+    return protocol_split(mat, path)
+
+
+def protocol_split(mat: Mapping[str, np.ndarray], path: Path) -> dict[str, np.ndarray]:
+    """filelist (names), labels, and train/query/gallery as 0-based indices into filelist, from a protocol
+    config's variables as scipy.io.loadmat returns them; ``path`` names the file in errors."""
     for field in _PROTOCOL_FIELDS:
         if field not in mat:
-            raise AEAError(f"{path} has no field '{field}'; {hint}")
-    fields = {"filelist": np.array([_mat_string(v) for v in np.asarray(mat["filelist"]).ravel()]),
+            raise AEAError(f"{path} has no field '{field}'; {_PROTOCOL_HINT}")
+    fields = {"filelist": np.array([mat_string(v) for v in np.asarray(mat["filelist"]).ravel()]),
               "labels": np.asarray(mat["labels"]).ravel().astype(np.int64)}
     for split in SPLIT_FOLDERS:
         idx = np.asarray(mat[f"{split}_idx"]).ravel().astype(np.int64) - 1
         if idx.size and (idx.min() < 0 or idx.max() >= len(fields["filelist"])):
-            raise AEAError(f"{path}: {split}_idx points outside filelist (1..{len(fields['filelist'])}); {hint}")
+            raise AEAError(f"{path}: {split}_idx points outside filelist (1..{len(fields['filelist'])}); "
+                           f"{_PROTOCOL_HINT}")
         fields[split] = idx
     if len(fields["labels"]) != len(fields["filelist"]):
         raise AEAError(f"{path}: labels ({len(fields['labels'])}) and filelist ({len(fields['filelist'])}) "
-                       f"differ in length; {hint}")
+                       f"differ in length; {_PROTOCOL_HINT}")
     return fields
 
 
 def _parse_cuhk03_mat(config: Path, mat_path: Path, images_dir: Path) -> _Parsed:
-    """Records of the protocol's three index lists; camid is the view (1 or 2) in the file name."""
-    protocol = _read_protocol(config)
+    """Records of the protocol's three index lists; camid is the view (1 or 2) in the file name.
+
+    The config's filelist must name exactly the setting's images in the .mat
+    (the real ones do: 14,096 labeled, 14,097 detected), so a config paired
+    with another release's cuhk-03.mat is refused even where the names overlap.
+    """
+    protocol = read_protocol(config)
+    listed = protocol["filelist"]
+    held = {name for name in os.listdir(images_dir) if name.endswith(".png")}
+    missing = [name for name in listed if name not in held]
+    extra = sorted(held - set(listed.tolist()))
+    if missing or extra:
+        what = (f"{missing[0]} (listed in {config}) is not in {mat_path}" if missing else
+                f"{mat_path} holds {len(extra)} image(s) {config} does not list (e.g. {extra[0]})")
+        raise AEAError(f"{what}: {len(missing)} listed image(s) missing, {len(extra)} unlisted; the config and the "
+                       ".mat do not belong together, re-download them")
     splits = []
     for split in SPLIT_FOLDERS:
         records = []
         for i in protocol[split]:
-            name = protocol["filelist"][i]
-            match = _CUHK03_NAME.fullmatch(name)
+            name = listed[i]
+            match = CUHK03_FILE_NAME.fullmatch(name)
             if match is None:
                 raise AEAError(f"{config}: filelist entry {name!r} does not parse as campair_pid_view_index.png; "
                                "use the original protocol config")
-            path = images_dir / name
-            if not path.is_file():
-                raise AEAError(f"{name} (listed in {config}) is not in {mat_path}; the config and the .mat "
-                               "do not belong together, re-download them")
-            records.append(Record(str(path), int(protocol["labels"][i]), int(match[3]) - 1))
+            records.append(Record(str(images_dir / name), int(protocol["labels"][i]), int(match[3]) - 1))
         splits.append(sorted(records))
     return splits[0], splits[1], splits[2], 0
 

@@ -107,7 +107,7 @@ def test_cuhk03_from_the_mat_release(tiny_releases: Path, setting: str) -> None:
     assert len(split.query) == 32  # one query per test identity and view
     assert {r.camid for r in split.query} == {0, 1}
     # every record is an extracted PNG named as in the protocol config
-    config = datasets._read_protocol(tiny_releases / datasets.cuhk03_config_name(setting))
+    config = datasets.read_protocol(tiny_releases / datasets.cuhk03_config_name(setting))
     listed = {config["filelist"][i] for k in ("train", "query", "gallery") for i in config[k]}
     records = split.train + split.query + split.gallery
     assert {Path(r.path).name for r in records} == listed
@@ -194,8 +194,9 @@ def test_cuhk03_mat_with_zero_size_empties_and_num_ids_by_10_cells(tmp_path: Pat
     files = np.empty((4, 1), dtype=object)
     files[:, 0] = ["1_001_1_01.png", "1_001_2_06.png", "1_002_1_01.png", "1_002_2_06.png"]
     scipy.io.savemat(tmp_path / datasets.cuhk03_config_name("labeled"), {
-        "filelist": files, "labels": np.array([[1], [1], [2], [2]], float), "camId": np.array([[1], [2], [1], [2]], float),
-        "train_idx": np.array([[1], [2]], float), "query_idx": np.array([[3]], float), "gallery_idx": np.array([[4]], float),
+        "filelist": files, "labels": np.array([[1], [1], [2], [2]], float),
+        "camId": np.array([[1], [2], [1], [2]], float), "train_idx": np.array([[1], [2]], float),
+        "query_idx": np.array([[3]], float), "gallery_idx": np.array([[4]], float),
     })
     split = load_dataset("cuhk03-labeled", tmp_path, check_counts=False)
     assert [(r.pid, r.camid) for r in split.train] == [(0, 0), (0, 1)]
@@ -267,7 +268,8 @@ def test_documented_counts_are_the_releases_numbers() -> None:
     assert market["gallery_images"] + market["junk_images"] == 19732  # files in bounding_box_test
     assert (market["train_images"], market["train_ids"], market["query_images"]) == (12936, 751, 3368)
     duke = datasets.DOCUMENTED_COUNTS["dukemtmcreid"]
-    assert (duke["train_images"], duke["train_ids"], duke["query_images"], duke["gallery_images"]) == (16522, 702, 2228, 17661)
+    numbers = (duke["train_images"], duke["train_ids"], duke["query_images"], duke["gallery_images"])
+    assert numbers == (16522, 702, 2228, 17661)
     for setting, numbers in (("labeled", (7368, 1400, 5328)), ("detected", (7365, 1400, 5332))):
         c = datasets.DOCUMENTED_COUNTS[f"cuhk03-{setting}"]
         assert (c["train_images"], c["query_images"], c["gallery_images"]) == numbers
