@@ -47,7 +47,8 @@ def cmd_data(args: argparse.Namespace) -> None:
         log.info("wrote mechanism data (%s, p=%g) to %s", args.variant, args.occlusion, path)
     elif args.action == "make-synthetic":
         for dataset in args.dataset:
-            path = make_synthetic(dataset, Path(args.root), size=args.size, seed=args.seed)
+            path = make_synthetic(dataset, Path(args.root), size=args.size, seed=args.seed, layout=args.layout,
+                                  protocol_dir=args.protocol_dir)
             log.info("wrote synthetic %s to %s", dataset, path)
     else:
         counts = {}
@@ -177,7 +178,12 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("action", choices=("make-synthetic", "make-mechanism", "check"))
     data.add_argument("--dataset", nargs="+", choices=DATASETS, default=list(DATASETS))
     data.add_argument("--root", default="data", help="data root (default: data)")
-    data.add_argument("--size", default="smoke", help="synthetic size: smoke or tiny")
+    data.add_argument("--size", default="smoke",
+                      help="synthetic size: smoke, tiny, or full (CUHK03 only: the real protocol's file lists)")
+    data.add_argument("--layout", choices=("mat", "np"), default="mat",
+                      help="make-synthetic, CUHK03: the .mat release (mat) or the CUHK03-NP folders (np)")
+    data.add_argument("--protocol-dir",
+                      help="make-synthetic --size full: folder with the real cuhk03_new_protocol_config_*.mat")
     data.add_argument("--seed", type=int, default=0)
     data.add_argument("--variant", default="redundant",
                       help="make-mechanism: redundant (every body region identifies) "

@@ -23,15 +23,18 @@ byte-identically (fixed MAT-file header text, no HDF5 timestamps).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import io
 import json
 import logging
 import os
 import shutil
+import struct
 import tempfile
+import zlib
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Mapping
 
 import h5py
 import numpy as np
@@ -41,6 +44,7 @@ from tqdm import tqdm
 
 from aea.data.datasets import (
     COUNT_KEYS,
+    CUHK03_FILE_NAME,
     CUHK03_MAT,
     CUHK03_NP_DIR,
     CUHK03_RELEASE_DIR,
@@ -51,6 +55,9 @@ from aea.data.datasets import (
     NUM_CAMS,
     SPLIT_FOLDERS,
     cuhk03_config_name,
+    mat_string,
+    protocol_split,
+    read_protocol,
 )
 from aea.errors import AEAError
 from aea.io import read_json, write_json
@@ -59,7 +66,8 @@ from aea.seeding import derive_seed
 log = logging.getLogger(__name__)
 
 HEIGHT, WIDTH = 128, 64
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: CUHK03 files in the real ones' form (storage types, testsets)
+DEFAULT_OCCLUSION = 0.15
 
 
 # ----------------------------------------------------------------------------- sizes
@@ -86,7 +94,7 @@ class SyntheticSize:
     test_imgs_per_cam: tuple[int, int] = (2, 3)
     distractors: int = 0
     junk: int = 0
-    occlusion: float = 0.15
+    occlusion: float = DEFAULT_OCCLUSION
 
     def __post_init__(self) -> None:
         ok = (
@@ -154,7 +162,7 @@ NUM_SMALL_CODES = len(SHOE_COLOURS) * len(HAT_COLOURS) * len(BAG_COLOURS) * len(
 IDS_PER_GROUP = 8
 
 # generator streams of derive_seed: one per independent use of randomness
-_S_IDENTITIES, _S_CAMERAS, _S_PLAN, _S_IMAGE, _S_DETECTED = 1, 2, 3, 4, 5
+_S_IDENTITIES, _S_CAMERAS, _S_PLAN, _S_IMAGE, _S_DETECTED, _S_TESTSETS = 1, 2, 3, 4, 5, 6
 
 
 @dataclass(frozen=True)
@@ -261,7 +269,7 @@ class _Variation:
     noise: np.ndarray  # (HEIGHT, WIDTH, 3)
 
     @classmethod
-    def draw(cls, rng: np.random.Generator, occlusion: float) -> "_Variation":
+    def draw(cls, rng: np.random.Generator, occlusion: float) -> _Variation:
         return cls(
             phase=float(rng.uniform(0, 1)), horizon=float(rng.uniform(-6, 6)),
             blotches=rng.uniform(0, 1, size=(5, 3)).astype(np.float32),
@@ -474,6 +482,17 @@ def _write_folder_dataset(name: str, out: Path, size: SyntheticSize, seed: int) 
 _CUHK03_PAIR_SHARE = np.array([843, 440, 77, 58, 49], dtype=np.float64) / 1467
 _MAT73_HEADER = b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: Thu Jan  1 00:00:00 2015 HDF5 schema 1.00 ."
 _MAT5_HEADER = b"MATLAB 5.0 MAT-file, Platform: GLNXA64, Created on: Thu Jan  1 00:00:00 2015"
+FULL = "full"  # the CUHK03 size made from the real protocol configs
+NUM_TESTSETS, TESTSET_IDS = 20, 100  # cuhk-03.mat's classic protocol: 20 test sets of 100 identities
+# The protocol configs' variables in the real files' order, and the integer type the real files store each
+# MATLAB double in (MATLAB saves integral doubles with a smaller integer type; loadmat returns that type).
+PROTOCOL_STORAGE: dict[str, type | None] = {"camId": np.uint8, "filelist": None, "labels": np.uint16,
+                                            "query_idx": np.uint16, "gallery_idx": np.uint16,
+                                            "train_idx": np.uint16}
+# MAT v5 data types (mi*) and array classes (mx*)
+_MI_INT8, _MI_UINT8, _MI_UINT16, _MI_INT32, _MI_UINT32, _MI_MATRIX, _MI_COMPRESSED, _MI_UTF8 = 1, 2, 4, 5, 6, 14, 15, 16
+_MX_CELL, _MX_CHAR, _MX_DOUBLE = 1, 4, 6
+_MI_OF = {np.dtype(np.uint8): _MI_UINT8, np.dtype(np.uint16): _MI_UINT16}
 
 
 @dataclass(frozen=True)
@@ -507,28 +526,55 @@ def _cuhk03_plan(size: SyntheticSize, seed: int) -> list[_Cuhk03Person]:
     return people
 
 
-_Images = Mapping[str, Mapping[tuple[int, int], np.ndarray]]  # setting -> (label, cell column) -> H x W x 3
+def _cuhk03_plan_from_protocols(splits: Mapping[str, Mapping[str, np.ndarray]]) -> list[_Cuhk03Person]:
+    """The people behind existing protocol configs (the real ones), so images can be made for their file lists.
+
+    A person is a label: its file names give its camera pair, its row in the
+    pair's cell and its filled columns; it is a test person when no setting
+    trains on it.
+    """
+    where: dict[int, tuple[int, int]] = {}
+    columns: dict[str, dict[int, list[int]]] = {s: {} for s in splits}
+    trained: set[int] = set()
+    for setting, split in splits.items():
+        for name, label in zip(split["filelist"], split["labels"].tolist()):
+            match = CUHK03_FILE_NAME.fullmatch(name)
+            if match is None:
+                raise AEAError(f"the {setting} protocol lists {name!r}, not campair_pid_view_index.png; "
+                               "use the original protocol configs")
+            if where.setdefault(label, (int(match[1]), int(match[2]))) != (int(match[1]), int(match[2])):
+                raise AEAError(f"the {setting} protocol gives label {label} to two people (at {name}); "
+                               "use the original protocol configs")
+            columns[setting].setdefault(label, []).append(int(match[4]) - 1)
+        trained.update(split["labels"][split["train"]].tolist())
+    labels = sorted(where)
+    if labels != list(range(1, len(labels) + 1)):
+        raise AEAError("the protocol configs' labels are not 1..N; use the original protocol configs")
+    return [_Cuhk03Person(label, where[label][0] - 1, where[label][1], label not in trained,
+                          {s: tuple(sorted(columns[s].get(label, ()))) for s in splits}) for label in labels]
 
 
-def _cuhk03_images(people: list[_Cuhk03Person], size: SyntheticSize, seed: int) -> _Images:
-    """setting -> (label, column) -> image. Detected boxes are shifted, rescaled and cropped labeled ones."""
+_Painter = Callable[[str, _Cuhk03Person, int], np.ndarray]  # (setting, person, cell column) -> H x W x 3 image
+
+
+def _cuhk03_painter(people: list[_Cuhk03Person], occlusion: float, seed: int) -> _Painter:
+    """Images on demand (a full-size release does not fit in memory). Detected boxes are shifted,
+    rescaled and cropped renderings of the labeled image's very scene."""
     identities = make_identities(len(people), seed)
     cams = camera_styles(10, seed)  # camera 2 * pair + view
-    images: dict[str, dict[tuple[int, int], np.ndarray]] = {s: {} for s in CUHK03_SETTINGS}
-    for p in tqdm(people, desc="generating cuhk03", unit="id", leave=False, disable=None):
-        for col in p.columns["labeled"]:
-            cam = cams[2 * p.pair + col // 5]
-            args = (identities[p.label - 1], cam)
-            image_seed = derive_seed(seed, _S_IMAGE, p.label, col)
-            images["labeled"][p.label, col] = render(*args, np.random.default_rng(image_seed), occlusion=size.occlusion)
-            if col in p.columns["detected"]:
-                box = np.random.default_rng(derive_seed(seed, _S_DETECTED, p.label, col))
-                img = render(*args, np.random.default_rng(image_seed), occlusion=size.occlusion,
-                             shift=(float(box.uniform(-5, 5)), float(box.uniform(-6, 6))),
-                             zoom=float(box.uniform(0.92, 1.08)))
-                t, b, l, r = box.integers(0, 13), box.integers(0, 9), box.integers(0, 6), box.integers(0, 6)
-                images["detected"][p.label, col] = img[t:HEIGHT - b, l:WIDTH - r]
-    return images
+
+    def paint(setting: str, p: _Cuhk03Person, col: int) -> np.ndarray:
+        args = (identities[p.label - 1], cams[2 * p.pair + col // 5])
+        scene = np.random.default_rng(derive_seed(seed, _S_IMAGE, p.label, col))
+        if setting == "labeled":
+            return render(*args, scene, occlusion=occlusion)
+        box = np.random.default_rng(derive_seed(seed, _S_DETECTED, p.label, col))
+        img = render(*args, scene, occlusion=occlusion, shift=(float(box.uniform(-5, 5)), float(box.uniform(-6, 6))),
+                     zoom=float(box.uniform(0.92, 1.08)))
+        top, bottom, left, right = (box.integers(0, 13), box.integers(0, 9), box.integers(0, 6), box.integers(0, 6))
+        return img[top:HEIGHT - bottom, left:WIDTH - right]
+
+    return paint
 
 
 def _cuhk03_name(p: _Cuhk03Person, col: int) -> str:
@@ -537,7 +583,8 @@ def _cuhk03_name(p: _Cuhk03Person, col: int) -> str:
 
 
 def _cuhk03_protocol(people: list[_Cuhk03Person], setting: str, seed: int) -> dict[str, np.ndarray]:
-    """The fields of cuhk03_new_protocol_config_<setting>.mat: one query per test person and view."""
+    """The variables of cuhk03_new_protocol_config_<setting>.mat in the real files' order, shapes and
+    storage types (as scipy.io.loadmat returns them): one query per test person and view."""
     rng = np.random.default_rng(derive_seed(seed, _S_PLAN, 2 + CUHK03_SETTINGS.index(setting)))
     files, labels, cam_ids, train, query, gallery = [], [], [], [], [], []
     for p in people:
@@ -555,11 +602,53 @@ def _cuhk03_protocol(people: list[_Cuhk03Person], setting: str, seed: int) -> di
             pick = in_view[int(rng.integers(len(in_view)))]
             query.append(pick)
             gallery += [e for e in in_view if e != pick]
-    column = lambda values: np.asarray(values, dtype=np.float64).reshape(-1, 1)  # noqa: E731  (MATLAB doubles)
+    if len(files) > np.iinfo(np.uint16).max:
+        raise AEAError(f"{len(files)} CUHK03 images do not fit the protocol's uint16 indices; use fewer")
     filelist = np.empty((len(files), 1), dtype=object)
     filelist[:, 0] = files
-    return {"filelist": filelist, "labels": column(labels), "camId": column(cam_ids),
-            "train_idx": column(train), "query_idx": column(query), "gallery_idx": column(gallery)}
+    fields = {"camId": cam_ids, "filelist": filelist, "labels": labels, "query_idx": query, "gallery_idx": gallery,
+              "train_idx": train}
+    return {k: v if PROTOCOL_STORAGE[k] is None else np.asarray(v, dtype=PROTOCOL_STORAGE[k]).reshape(-1, 1)
+            for k, v in fields.items()}
+
+
+def _mat5_element(mi: int, payload: bytes) -> bytes:
+    """A MAT v5 data element: its 8-byte tag, then the payload padded to a multiple of 8 bytes."""
+    return struct.pack("<II", mi, len(payload)) + payload + bytes(-len(payload) % 8)
+
+
+def _mat5_array(mx_class: int, shape: tuple[int, ...], name: str, data: bytes) -> bytes:
+    flags = _mat5_element(_MI_UINT32, struct.pack("<II", mx_class, 0))
+    dims = _mat5_element(_MI_INT32, struct.pack(f"<{len(shape)}i", *shape))
+    return _mat5_element(_MI_MATRIX, flags + dims + _mat5_element(_MI_INT8, name.encode()) + data)
+
+
+def protocol_mat_bytes(fields: Mapping[str, np.ndarray]) -> bytes:
+    """A protocol config as MATLAB's ``save`` writes the real ones (scipy.io.savemat cannot): each variable
+    compressed; numbers are doubles stored with their array's integer type; filelist a cell of 1 x n char
+    rows in UTF-8. The header text is fixed so that bytes repeat."""
+    out = [_MAT5_HEADER.ljust(116) + bytes(8) + struct.pack("<H", 0x0100) + b"IM"]
+    for name, values in fields.items():
+        if values.dtype == object:
+            rows = [mat_string(v) for v in values.ravel(order="F")]  # str, or loadmat's 1-element arrays
+            data = b"".join(_mat5_array(_MX_CHAR, (1, len(r)), "", _mat5_element(_MI_UTF8, r.encode()))
+                            for r in rows)
+            array = _mat5_array(_MX_CELL, values.shape, name, data)
+        else:
+            array = _mat5_array(_MX_DOUBLE, values.shape, name,
+                                _mat5_element(_MI_OF[values.dtype], values.tobytes(order="F")))
+        packed = zlib.compress(array)
+        out.append(struct.pack("<II", _MI_COMPRESSED, len(packed)) + packed)  # compressed elements are not padded
+    return b"".join(out)
+
+
+def _cuhk03_testsets(people: list[_Cuhk03Person], seed: int) -> list[np.ndarray]:
+    """cuhk-03.mat's ``testsets``: 20 sets of rows [camera pair, row in the pair] (1-based doubles), of 100
+    identities each (all of them when there are fewer). Drawn at random: these are not the release's sets."""
+    rng = np.random.default_rng(derive_seed(seed, _S_TESTSETS))
+    size = min(TESTSET_IDS, len(people))
+    chosen = [np.sort(rng.choice(len(people), size, replace=False)) for _ in range(NUM_TESTSETS)]
+    return [np.array([[people[i].pair + 1, people[i].index] for i in rows], dtype=np.float64) for rows in chosen]
 
 
 def _matlab_names() -> Iterator[str]:
@@ -576,12 +665,14 @@ def _matlab_names() -> Iterator[str]:
         n += 1
 
 
-def _write_cuhk03_mat(path: Path, people: list[_Cuhk03Person], images: _Images) -> None:
+def _write_cuhk03_mat(path: Path, people: list[_Cuhk03Person], paint: _Painter, testsets: list[np.ndarray]) -> None:
     """cuhk-03.mat as MATLAB -v7.3 writes it: HDF5, cells as object references, arrays stored transposed.
 
     MATLAB is column-major, so an H x W x 3 image is stored as an HDF5 (3, W, H)
-    dataset and a num_ids x 10 cell as (10, num_ids); an empty cell entry is
-    MATLAB's empty double: uint64 [0, 0] with attribute MATLAB_empty = 1.
+    dataset, a num_ids x 10 cell as (10, num_ids), the 5 x 1 cells of camera
+    pairs as (1, 5), the 20 x 1 ``testsets`` as (1, 20) and each 100 x 2 test
+    set as (2, 100); an empty cell entry is MATLAB's empty double: uint64
+    [0, 0] with attribute MATLAB_empty = 1.
     """
     names = _matlab_names()
     with h5py.File(path, "w", userblock_size=512) as f:
@@ -594,64 +685,93 @@ def _write_cuhk03_mat(path: Path, people: list[_Cuhk03Person], images: _Images) 
                 ds.attrs["MATLAB_empty"] = np.uint8(1)
             return ds.ref
 
-        empty = np.zeros(2, dtype=np.uint64)
-        for setting in CUHK03_SETTINGS:
-            top = np.empty((1, 5), dtype=h5py.ref_dtype)
-            for pair in range(5):
-                members = [p for p in people if p.pair == pair]
-                cell = np.empty((10, len(members)), dtype=h5py.ref_dtype)
-                for j, p in enumerate(members):
-                    for col in range(10):
-                        img = images[setting].get((p.label, col))
-                        if img is None:
-                            cell[col, j] = put(empty, "double", empty=True)
-                        else:
-                            cell[col, j] = put(img.transpose(2, 1, 0), "uint8")
-                top[0, pair] = put(cell, "cell")
-            ds = f.create_dataset(setting, data=top, track_times=False)
+        def top_level_cell(name: str, entries: list[h5py.Reference]) -> None:
+            ds = f.create_dataset(name, data=np.array([entries], dtype=h5py.ref_dtype), track_times=False)
             ds.attrs["MATLAB_class"] = np.bytes_("cell")
+
+        empty = np.zeros(2, dtype=np.uint64)
+        total = sum(len(p.columns[s]) for p in people for s in CUHK03_SETTINGS)
+        with tqdm(total=total, desc="generating cuhk-03.mat", unit="img", leave=False, disable=None) as bar:
+            for setting in CUHK03_SETTINGS:
+                pair_cells = []
+                for pair in range(5):
+                    rows = {p.index: p for p in people if p.pair == pair}
+                    cell = np.empty((10, max(rows, default=0)), dtype=h5py.ref_dtype)
+                    for row in range(cell.shape[1]):
+                        p = rows.get(row + 1)
+                        for col in range(10):
+                            if p is None or col not in p.columns[setting]:
+                                cell[col, row] = put(empty, "double", empty=True)
+                                continue
+                            cell[col, row] = put(paint(setting, p, col).transpose(2, 1, 0), "uint8")
+                            bar.update()
+                    pair_cells.append(put(cell, "cell"))
+                top_level_cell(setting, pair_cells)
+        top_level_cell("testsets", [put(rows.T, "double") for rows in testsets])
     header = _MAT73_HEADER.ljust(116) + b" " * 8 + b"\x00\x02" + b"IM"
     with open(path, "r+b") as fh:
         fh.write(header)
 
 
-def _savemat(path: Path, fields: Mapping[str, np.ndarray]) -> None:
-    """scipy.io.savemat with a fixed header text (scipy writes the current time there) so bytes repeat."""
-    buf = io.BytesIO()
-    scipy.io.savemat(buf, dict(fields), format="5")
-    data = bytearray(buf.getvalue())
-    data[:116] = _MAT5_HEADER.ljust(116)
-    path.write_bytes(bytes(data))
+def _cuhk03_counts(splits: Mapping[str, Mapping[str, np.ndarray]]) -> dict[str, dict[str, int]]:
+    counts = {}
+    for s, split in splits.items():
+        ids = {k: len(set(split["labels"][split[k]].tolist())) for k in ("train", "query")}
+        counts[f"cuhk03-{s}"] = _counts(len(split["train"]), ids["train"], len(split["query"]), ids["query"],
+                                        len(split["gallery"]), 0)
+    return counts
 
 
-def _cuhk03_counts(people: list[_Cuhk03Person],
-                   protocols: Mapping[str, Mapping[str, np.ndarray]]) -> dict[str, dict[str, int]]:
-    n_train = sum(not p.test for p in people)
-    return {f"cuhk03-{s}": _counts(len(protocols[s]["train_idx"]), n_train, len(protocols[s]["query_idx"]),
-                                   len(people) - n_train, len(protocols[s]["gallery_idx"]), 0)
-            for s in CUHK03_SETTINGS}
+@dataclass(frozen=True)
+class _Cuhk03Release:
+    """What one CUHK03 generation writes: its people, the protocol configs' bytes and what they parse to."""
+
+    people: list[_Cuhk03Person]
+    configs: Mapping[str, bytes]  # setting -> cuhk03_new_protocol_config_<setting>.mat
+    splits: Mapping[str, Mapping[str, np.ndarray]]  # setting -> aea.data.datasets.read_protocol's fields
+    occlusion: float
 
 
-def _write_cuhk03(layout: str, out: Path, size: SyntheticSize, seed: int) -> dict[str, dict[str, int]]:
-    """``mat``: out/cuhk-03.mat + out/<config>.mat (moved to the root later); ``np``: out/<setting>/<split folders>."""
+def _generated_cuhk03(size: SyntheticSize, seed: int) -> _Cuhk03Release:
     people = _cuhk03_plan(size, seed)
-    images = _cuhk03_images(people, size, seed)
-    protocols = {s: _cuhk03_protocol(people, s, seed) for s in CUHK03_SETTINGS}
+    configs = {s: protocol_mat_bytes(_cuhk03_protocol(people, s, seed)) for s in CUHK03_SETTINGS}
+    splits = {s: protocol_split(scipy.io.loadmat(io.BytesIO(configs[s])), Path(cuhk03_config_name(s)))
+              for s in CUHK03_SETTINGS}
+    return _Cuhk03Release(people, configs, splits, size.occlusion)
+
+
+def _full_cuhk03(protocol_dir: Path) -> _Cuhk03Release:
+    """Images for exactly the file lists of the real protocol configs, which are kept byte for byte."""
+    paths = {s: protocol_dir / cuhk03_config_name(s) for s in CUHK03_SETTINGS}
+    for path in paths.values():
+        if not path.is_file():
+            raise AEAError(f"{path} is missing; the full-size CUHK03 is built from the real protocol configs "
+                           "(zhunzhong07/person-re-ranking, evaluation/data/CUHK03; "
+                           "the repository has a copy in tests/data/real_cuhk03)")
+    splits = {s: read_protocol(paths[s]) for s in CUHK03_SETTINGS}
+    return _Cuhk03Release(_cuhk03_plan_from_protocols(splits), {s: paths[s].read_bytes() for s in CUHK03_SETTINGS},
+                          splits, DEFAULT_OCCLUSION)
+
+
+def _write_cuhk03(layout: str, out: Path, release: _Cuhk03Release, seed: int) -> dict[str, dict[str, int]]:
+    """``mat``: out/cuhk-03.mat + out/<config>.mat (moved to the root later); ``np``: out/<setting>/<split folders>."""
+    paint = _cuhk03_painter(release.people, release.occlusion, seed)
     if layout == "mat":
-        _write_cuhk03_mat(out / CUHK03_MAT, people, images)
+        _write_cuhk03_mat(out / CUHK03_MAT, release.people, paint, _cuhk03_testsets(release.people, seed))
         for s in CUHK03_SETTINGS:
-            _savemat(out / cuhk03_config_name(s), protocols[s])
-    else:
-        by_name = {_cuhk03_name(p, col): (p, col) for p in people for col in range(10)}
-        for s in CUHK03_SETTINGS:
-            proto, files = protocols[s], protocols[s]["filelist"][:, 0]
-            for split, folder in SPLIT_FOLDERS.items():
-                (out / s / folder).mkdir(parents=True)
-                for idx in proto[f"{split}_idx"][:, 0].astype(int):
-                    p, col = by_name[files[idx - 1]]
-                    np_name = f"{p.label:04d}_c{col // 5 + 1}_{col + 1}.png"
-                    Image.fromarray(images[s][p.label, col]).save(out / s / folder / np_name, format="PNG")
-    return _cuhk03_counts(people, protocols)
+            (out / cuhk03_config_name(s)).write_bytes(release.configs[s])
+        return _cuhk03_counts(release.splits)
+    by_name = {_cuhk03_name(p, col): (p, col) for p in release.people for s in CUHK03_SETTINGS for col in p.columns[s]}
+    for s in CUHK03_SETTINGS:
+        split = release.splits[s]
+        for key, folder in SPLIT_FOLDERS.items():
+            (out / s / folder).mkdir(parents=True)
+            for i in tqdm(split[key], desc=f"generating cuhk03-np {s} {folder}", unit="img", leave=False,
+                          disable=None):
+                p, col = by_name[split["filelist"][i]]
+                np_name = f"{p.label:04d}_c{col // 5 + 1}_{col + 1}.png"
+                Image.fromarray(paint(s, p, col)).save(out / s / folder / np_name, format="PNG")
+    return _cuhk03_counts(release.splits)
 
 
 # ----------------------------------------------------------------------------- entry point
@@ -659,30 +779,45 @@ def _write_cuhk03(layout: str, out: Path, size: SyntheticSize, seed: int) -> dic
 
 def make_synthetic(name: str, root: str | os.PathLike, *,
                    size: str | SyntheticSize | Mapping[str, object] = "smoke", seed: int = 0,
-                   layout: str = "mat") -> Path:
+                   layout: str = "mat", protocol_dir: str | os.PathLike | None = None) -> Path:
     """Generate dataset ``name`` under data root ``root`` in the release's on-disk layout; return its directory.
 
     ``name``: market1501, dukemtmcreid, or cuhk03-labeled / cuhk03-detected /
     cuhk03 (one generation serves both CUHK03 settings).  ``layout`` (CUHK03
     only): "mat" writes cuhk03_release/cuhk-03.mat plus the two protocol
     configs at the root; "np" writes the CUHK03-NP folders (cuhk03-np/).
+    ``size`` "full" (CUHK03 only) makes images for exactly the file lists of
+    the real protocol configs in ``protocol_dir`` and keeps those configs byte
+    for byte, so the release has the official counts.
     The directory is built beside its final place and renamed into it, with
     the marker file ``aea_synthetic.json`` (parameters and counts the parser
     validates against).  Calling again with the same parameters is a no-op; a
     directory without the marker (a real dataset) is never overwritten.
     """
-    spec = resolve_size(size)
     root = Path(root)
     family = "cuhk03" if name.startswith("cuhk03") else name
     if family not in ("market1501", "dukemtmcreid", "cuhk03"):
         raise AEAError(f"unknown dataset {name!r}; choose market1501, dukemtmcreid, cuhk03-labeled or cuhk03-detected")
     if layout not in ("mat", "np") or (layout == "np" and family != "cuhk03"):
         raise AEAError(f"layout {layout!r} is not available for {name}; use 'mat' or (CUHK03 only) 'np'")
+    if (size == FULL) != (protocol_dir is not None):
+        raise AEAError("the full size is built from the real protocol configs: give size full together with "
+                       "--protocol-dir DIR (a copy is in tests/data/real_cuhk03), and no --protocol-dir otherwise")
+    release: _Cuhk03Release | None = None
+    if size == FULL:
+        if family != "cuhk03":
+            raise AEAError(f"size 'full' exists for CUHK03 only (made from the real protocol configs); "
+                           f"use smoke or tiny for {name}")
+        release = _full_cuhk03(Path(protocol_dir))
+        size_params: object = {FULL: {s: hashlib.sha256(release.configs[s]).hexdigest() for s in CUHK03_SETTINGS}}
+    else:
+        spec = resolve_size(size)
+        size_params = dataclasses.asdict(spec)
     target = root / {"market1501": MARKET_DIR, "dukemtmcreid": DUKE_DIR,
                      "cuhk03": CUHK03_RELEASE_DIR if layout == "mat" else CUHK03_NP_DIR}[family]
     outside = [root / cuhk03_config_name(s) for s in CUHK03_SETTINGS] if target.name == CUHK03_RELEASE_DIR else []
     params = {"generator_version": GENERATOR_VERSION, "dataset": family, "layout": layout,
-              "size": dataclasses.asdict(spec), "seed": int(seed)}
+              "size": size_params, "seed": int(seed)}
     marker = target / MARKER_NAME
     if marker.is_file():
         if read_json(marker).get("params") == json.loads(json.dumps(params)) and all(p.is_file() for p in outside):
@@ -692,12 +827,12 @@ def make_synthetic(name: str, root: str | os.PathLike, *,
         raise AEAError(f"{target} exists and is not a generated dataset (no {MARKER_NAME}); "
                        "use another data root for generated data")
     root.mkdir(parents=True, exist_ok=True)
-    log.info("generating %s (%s, seed %d) at %s", family, spec, seed, target)
+    log.info("generating %s (size %s, seed %d) at %s", family, size if isinstance(size, str) else spec, seed, target)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=root))
     tmp.chmod(0o755)  # mkdtemp makes it private; the dataset is meant to be shared
     try:
         if family == "cuhk03":
-            counts = _write_cuhk03(layout, tmp, spec, seed)
+            counts = _write_cuhk03(layout, tmp, release or _generated_cuhk03(spec, seed), seed)
         else:
             counts = _write_folder_dataset(family, tmp, spec, seed)
         write_json(tmp / MARKER_NAME, {"params": params, "counts": counts})

@@ -1,4 +1,8 @@
-"""Generated tiny datasets shared by the data tests (written once per session into a temp dir)."""
+"""Generated tiny datasets shared by the data tests (written once per session into a temp dir).
+
+Tests marked ``full`` (the full-size generated CUHK03: minutes and gigabytes) are deselected unless the
+``-m`` expression names them: ``pytest tests/data -m full``.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,19 @@ from pathlib import Path
 import pytest
 
 from aea.data.synthetic import make_synthetic
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "full: full-size generated CUHK03 (minutes, GBs); run with -m full")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if "full" in (config.getoption("markexpr") or ""):
+        return  # the user's -m decides
+    full = [item for item in items if item.get_closest_marker("full")]
+    if full:
+        config.hook.pytest_deselected(items=full)
+        items[:] = [item for item in items if not item.get_closest_marker("full")]
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,6 @@ import pytest
 import scipy.io
 from PIL import Image
 
-from aea.data import synthetic
 from aea.data.datasets import CUHK03_RELEASE_DIR, MARKER_NAME, MARKET_DIR, cuhk03_config_name
 from aea.data.synthetic import (
     SYNTHETIC_SIZES,
