@@ -95,6 +95,36 @@ def test_table2_cells_are_the_runs_metrics(clone):
         assert m["profile"] == "tiny" and m["feature_dim"] == (2560 if one_network else 5120)
 
 
+def test_claims_are_paired_differences_of_the_runs(clone):
+    """A claim's comparison is the mean over seeds of per-query differences: the two cells' means differ by it."""
+    claims = pd.read_csv(clone / OUT / "table2.claims.csv")
+    row = claims[(claims.winner == "AEA") & (claims.loser == "Baseline 1") & (claims.dataset == "market1501")
+                 & (claims.metric == "mAP")].iloc[0]
+    expected = mean_of(clone, "market1501", "aea", "map_official") - mean_of(clone, "market1501", "baseline1",
+                                                                            "map_official")
+    assert row["diff"] == pytest.approx(expected, abs=1e-9) and row.n_seeds == len(TINY.seeds)
+    assert row.low <= row["diff"] <= row.high and row.status in ("holds", "fails", "inconclusive")
+    assert set(claims.verdict) <= {"holds", "fails", "inconclusive", "not evaluable"}
+
+
+def test_interpretations_run_each_open_choice_both_ways(clone):
+    """The joint-triplet AEA run exists beside the default one, and the table's effect row is their paired
+    difference; the test-feature reading comes from the AEA runs' own alternative evaluation."""
+    table = pd.read_csv(clone / OUT / "interpretations.csv")
+    assert set(table.key) == {"triplet_mode", "warmup_epochs", "peer_form", "test_feature_norm"}
+    assert set(table.dataset) == set(TINY.datasets)
+    effect = table[(table.key == "triplet_mode") & (table.comparison == "AEA: B - A") & (table.metric == "mAP")
+                   & (table.dataset == "market1501")].iloc[0]
+    expected = mean_of(clone, "market1501", "aea-triplet_mode_joint", "map_official") - mean_of(
+        clone, "market1501", "aea", "map_official")
+    assert effect["diff"] == pytest.approx(expected, abs=1e-9) and effect.paper_profile == "triplet_mode=per_network"
+    one_network = metrics_of(clone, "market1501", "reda-peer_form_one_network")
+    assert one_network["feature_dim"] == 2560 and one_network["config"]["peer_form"] == "one_network"
+    assert "test_feature_norm=concat" in metrics_of(clone, "market1501", "aea")["alternatives"]
+    assert "## triplet: one per network vs one over both networks" in (clone / OUT / "interpretations.diff.md"
+                                                                      ).read_text()
+
+
 def test_sweep_tables_use_the_default_run_for_the_default_point(clone):
     fig6 = T.read_table(clone / OUT / "fig6.csv")
     market = fig6[(fig6.dataset == "market1501") & (fig6.metric == "rank1")]

@@ -17,7 +17,8 @@ TABLE_NAMES = tuple(T.TABLES)
 RELEASE = {"market1501": "market1501", "dukemtmcreid": "dukemtmcreid",
            "cuhk03-labeled": "cuhk03-labeled", "cuhk03-detected": "cuhk03-labeled"}
 # Keys that change only the erasing or the complementary network: a Baseline-1 input ignores them.
-NOT_BASELINE1 = ("alpha1", "erase_ratio", "erase_layer", "erase_fill", "erase_backend")
+NOT_BASELINE1 = ("alpha1", "erase_ratio", "erase_layer", "erase_fill", "erase_backend", "warmup_epochs",
+                 "triplet_mode", "peer_form", "test_feature_norm")
 
 
 def check_config_keys(config, schema):
@@ -85,6 +86,13 @@ def table_inputs(name):
     values = {p: PROFILE.sweeps[p] for p in spec.params if p in PROFILE.sweeps}
     return [str(p) for p in T.metrics_paths(name, "results/runs", PROFILE.name, PROFILE.seeds, datasets, values,
                                             canonical=PROFILE.canonical)]
+
+
+def interpretation_inputs():
+    """metrics.json of every run the interpretations table needs (aea.tables.interpretation_runs)."""
+    runs = T.interpretation_runs([d for d in DATASETS if d in PROFILE.datasets])
+    return [str(p) for p in T.runs_metrics_paths(runs, "results/runs", PROFILE.name, PROFILE.seeds,
+                                                 canonical=PROFILE.canonical)]
 
 
 def table_files(name, out):

@@ -24,6 +24,27 @@ for _name in TABLE_NAMES:
             " > {log:q} 2>&1 || (tail -n 1 {log:q} >&2; exit 1)"
 
 
+rule interpretations:
+    input:
+        interpretation_inputs(),
+    output:
+        report(f"{OUT}/interpretations.csv", caption="../report/interpretations.rst", category="Interpretations",
+               labels={"file": "every comparison (csv)"}),
+        f"{OUT}/interpretations.provenance.json",
+        report(f"{OUT}/interpretations.diff.md", caption="../report/interpretations.rst",
+               category="Interpretations", labels={"file": "each open choice run both ways (markdown)"}),
+    log:
+        f"{OUT}/logs/interpretations.log",
+    params:
+        out_dir=lambda w, output: os.path.dirname(output[0]),
+        paper_dir=PAPER_DIR,
+    conda:
+        ENV
+    shell:
+        "aea table interpretations --metrics {input:q} --out-dir {params.out_dir:q} --paper-dir {params.paper_dir:q}"
+        " > {log:q} 2>&1 || (tail -n 1 {log:q} >&2; exit 1)"
+
+
 rule table_page:
     input:
         unpack(page_inputs),
@@ -59,6 +80,7 @@ rule attention:
 rule all_tables:
     input:
         [path for name in TABLE_NAMES for path in table_files(name, OUT)],
+        [str(path) for path in T.interpretation_files(OUT)],
     output:
         f"{OUT}/all",
     log:
