@@ -22,7 +22,8 @@ from aea.io import read_yaml
 from aea.names import DATASETS, LAYERS
 from kernels import EraseError, check_ratio
 
-METHODS = ("aea", "baseline1", "baseline2", "baseline3", "baseline4", "reda", "aos")
+METHODS = ("aea", "baseline1", "baseline2", "baseline3", "baseline4", "reda", "aos",
+           "noerase", "randbudget")  # the last two: controls of the mechanism experiment (docs/mechanism.md)
 # Readings of choices the paper leaves open (aea.methods and aea.models.aea say what each does).
 TRIPLET_MODES = ("per_network", "joint")
 PEER_FORMS = ("two_networks", "one_network")

@@ -21,6 +21,11 @@ only the fields of ``EraseInput`` it needs and refuses to run without them:
            Baseline 4 from AOS is only which helper computed the masks.
   random   ``RandomErasing``      REDA (Zhong et al., AAAI 2020) with its
            published defaults; needs ``generator``.
+  random-budget ``BudgetRectangleErasing``  control of the mechanism experiment
+           (docs/mechanism.md): one random rectangle of exactly AEA's pixel
+           budget (top-R % count) in every image; needs ``generator``.
+  identity ``IdentityErasing``    control: nothing erased, the complementary
+           network sees the originals.
 """
 
 from __future__ import annotations
@@ -43,7 +48,15 @@ from aea.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from aea.errors import AEAError
 from aea.io import atomic_path
 from kernels import EraseError, attention_erase, check_ratio
-from kernels.reference import Fill, apply_mask, attention_map, fill_tensor, resize_map, top_ratio_mask
+from kernels.reference import (
+    Fill,
+    apply_mask,
+    attention_map,
+    fill_tensor,
+    num_erased,
+    resize_map,
+    top_ratio_mask,
+)
 
 log = logging.getLogger(__name__)
 
@@ -241,6 +254,11 @@ class StaticMaskErasing(Erasing):
         return apply_mask(images, mask, self.fill), mask
 
 
+def _uniform(low: float, high: float, generator: torch.Generator) -> float:
+    """One draw of U(low, high) from ``generator``."""
+    return low + (high - low) * torch.rand((), generator=generator, device=generator.device).item()
+
+
 class RandomErasing(Erasing):
     """REDA (Zhong et al., "Random Erasing Data Augmentation") with its published defaults.
 
@@ -276,16 +294,13 @@ class RandomErasing(Erasing):
         self.std = tuple(std)
         self.max_attempts = int(max_attempts)
 
-    def _uniform(self, low: float, high: float, generator: torch.Generator) -> float:
-        return low + (high - low) * torch.rand((), generator=generator, device=generator.device).item()
-
     def _box(self, height: int, width: int, generator: torch.Generator) -> tuple[int, int, int, int] | None:
         """(top, left, h, w) of one image's rectangle, or None (not erased)."""
-        if self._uniform(0.0, 1.0, generator) >= self.p:
+        if _uniform(0.0, 1.0, generator) >= self.p:
             return None
         for _ in range(self.max_attempts):
-            target = self._uniform(*self.area, generator) * height * width
-            ratio = self._uniform(*self.aspect, generator)
+            target = _uniform(*self.area, generator) * height * width
+            ratio = _uniform(*self.aspect, generator)
             h = int(round(math.sqrt(target * ratio)))
             w = int(round(math.sqrt(target / ratio)))
             if 0 < h < height and 0 < w < width:
@@ -312,6 +327,62 @@ class RandomErasing(Erasing):
             erased[b, :, top : top + h, left : left + w] = (noise.to(images) - mean) / std
             mask[b, top : top + h, left : left + w] = True
         return erased, mask
+
+
+def budget_rectangle(height: int, width: int, count: int, aspect: float) -> tuple[int, int, int]:
+    """(h, w, extra) of a block of exactly ``count`` pixels near the aspect ``aspect`` (height / width).
+
+    A strict rectangle cannot hold every count (307 pixels, AEA's 15 % of 64 x 32, is prime), so the
+    block is a full h x w rectangle plus ``extra`` (< h) pixels of one more column, from its top.
+    h = round(sqrt(count * aspect)) clamped so the block fits: ceil(count / width) <= h <= min(height, count).
+    """
+    if not 0 < count <= height * width:
+        raise AEAError(f"cannot erase {count} pixels of a {height}x{width} image")
+    low, high = math.ceil(count / width), min(height, count)
+    h = min(max(int(round(math.sqrt(count * aspect))), low), high)
+    return h, count // h, count % h
+
+
+class BudgetRectangleErasing(Erasing):
+    """Control of the mechanism experiment: AEA's pixel budget erased at a random place (docs/mechanism.md).
+
+    In every image exactly ``kernels.reference.num_erased(ratio, H * W)`` pixels (the count of AEA's
+    top-R % mask without ties) are filled with ``fill``: one block from ``budget_rectangle`` with an
+    aspect ratio (height / width) drawn uniformly in ``aspect``, at a uniform position where it fits.
+    Only ``generator`` is used for randomness.
+    """
+
+    def __init__(self, ratio: float, fill: Fill = 0.0, aspect: tuple[float, float] = (0.3, 1 / 0.3)) -> None:
+        if not 0.0 < aspect[0] <= aspect[1]:
+            raise AEAError(f"budget erasing aspect={aspect} must satisfy 0 < low <= high")
+        self.ratio = _check_ratio(ratio)
+        self.fill = fill
+        self.aspect = (float(aspect[0]), float(aspect[1]))
+
+    def _erase(self, batch: EraseInput) -> tuple[torch.Tensor, torch.Tensor]:
+        images, generator = batch.images, batch.generator
+        if generator is None:
+            raise ValueError("budget erasing needs a torch.Generator as generator= (no global RNG)")
+        size, _, height, width = images.shape
+        count = num_erased(self.ratio, height * width)
+        mask = torch.zeros(size, height, width, dtype=torch.bool, device=images.device)
+        for b in range(size):
+            h, w, extra = budget_rectangle(height, width, count, _uniform(*self.aspect, generator))
+            cols = w + (extra > 0)
+            top = int(torch.randint(0, height - h + 1, (), generator=generator, device=generator.device))
+            left = int(torch.randint(0, width - cols + 1, (), generator=generator, device=generator.device))
+            mask[b, top : top + h, left : left + w] = True
+            if extra:
+                mask[b, top : top + extra, left + w] = True
+        return apply_mask(images, mask, self.fill), mask
+
+
+class IdentityErasing(Erasing):
+    """Control of the mechanism experiment: nothing is erased, the complementary network sees the originals."""
+
+    def _erase(self, batch: EraseInput) -> tuple[torch.Tensor, torch.Tensor]:
+        images = batch.images
+        return images, torch.zeros(images.shape[0], *images.shape[-2:], dtype=torch.bool, device=images.device)
 
 
 # --------------------------------------------------------------------------- precomputed masks
@@ -471,6 +542,8 @@ STRATEGIES: dict[str, type[Erasing]] = {
     "static-salient": StaticMaskErasing,
     "occlusion": StaticMaskErasing,
     "random": RandomErasing,
+    "random-budget": BudgetRectangleErasing,
+    "identity": IdentityErasing,
 }
 
 

@@ -1,4 +1,4 @@
-"""The seven methods as data: what is trained, what is erased, what is used at test.
+"""The seven methods and two controls as data: what is trained, what is erased, what is used at test.
 
 Every method runs through the same loop (``aea.train``); a method only says
 which networks exist, which erasing strategy feeds the complementary network,
@@ -37,7 +37,8 @@ class Method:
     title: str
     two_networks: bool
     # erasing strategy feeding the complementary network: "salient" (dynamic, every iteration),
-    # "gray" (Baseline 3), "static-salient" (Baseline 4), "random" (REDA), "occlusion" (AOS) or None
+    # "gray" (Baseline 3), "static-salient" (Baseline 4), "random" (REDA), "occlusion" (AOS),
+    # "random-budget" / "identity" (controls) or None
     erasing: str | None
     # features that enter the batch-hard triplet loss: "basic" (originals), "complementary" (erased) or "both"
     triplet_on: str
@@ -64,6 +65,11 @@ REGISTRY: dict[str, Method] = {
         Method("baseline4", "Baseline 4", True, "static-salient", "both", "concat", needs_baseline1=True),
         Method("reda", "REDA", True, "random", "both", "concat"),
         Method("aos", "AOS", True, "occlusion", "both", "concat", needs_baseline1=True),
+        # controls of the mechanism experiment (docs/mechanism.md): AEA's structure and losses, the
+        # complementary network fed the originals, or AEA's pixel budget erased at a random place
+        Method("noerase", "Two networks, no erasing", True, "identity", "both", "concat"),
+        Method("randbudget", "Two networks, random erasing of AEA's budget", True, "random-budget", "both",
+               "concat"),
     )
 }
 assert tuple(REGISTRY) == METHODS

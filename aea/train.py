@@ -191,6 +191,8 @@ def make_strategy(cfg: RunConfig, method: Method, split: Split, baseline1_dir: P
         "salient": dict(ratio=cfg.erase_ratio, fill=cfg.erase_fill, backend=cfg.erase_backend, layer=cfg.erase_layer),
         "gray": dict(ratio=cfg.erase_ratio, fill=cfg.erase_fill),
         "random": dict(),
+        "random-budget": dict(ratio=cfg.erase_ratio, fill=cfg.erase_fill),
+        "identity": dict(),
     }[method.erasing]
     return build_erasing(method.erasing, **kwargs)
 

@@ -11,14 +11,17 @@ import torch
 from aea.erasing import (
     IMAGENET_MEAN,
     IMAGENET_STD,
+    BudgetRectangleErasing,
     EraseInput,
     GrayErasing,
+    IdentityErasing,
     MaskBank,
     RandomErasing,
     SalientErasing,
     StaticMaskErasing,
     adversarial_occlusion_masks,
     aos_geometry,
+    budget_rectangle,
     build_erasing,
     occlusion_windows,
     static_salient_masks,
@@ -289,3 +292,75 @@ def test_factory_names_and_errors():
         build_erasing("gray", ratio=10, layer="conv2")
     with pytest.raises(AEAError, match="area"):
         RandomErasing(area=(0.5, 0.2))
+
+
+# --------------------------------------------------------------------------- mechanism controls
+
+
+@pytest.mark.parametrize("height, width, count, aspect, expected", [
+    (64, 32, 307, 1.0, (18, 17, 1)),      # round(sqrt(307)) = 18: 18 x 17 = 306, one pixel of an 18th column
+    (64, 32, 307, 3.0, (30, 10, 7)),      # round(sqrt(921)) = 30: 30 x 10 + 7
+    (64, 32, 307, 0.3, (10, 30, 7)),      # round(sqrt(92.1)) = 10: ceil(307 / 32) = 10 fits the width
+    (64, 32, 307, 0.1, (10, 30, 7)),      # too flat for 32 columns: h raised to ceil(307 / 32) = 10
+    (8, 8, 60, 50.0, (8, 7, 4)),          # too tall: h capped at the image height
+    (64, 32, 300, 1.0, (17, 17, 11)),
+])
+def test_budget_rectangle_by_hand(height, width, count, aspect, expected):
+    h, w, extra = budget_rectangle(height, width, count, aspect)
+    assert (h, w, extra) == expected
+    assert h * w + extra == count and extra < h and w + (extra > 0) <= width and h <= height
+
+
+@pytest.mark.parametrize("ratio, height, width", [(15, 64, 32), (10, 64, 32), (20, 256, 128), (5, 9, 7)])
+def test_budget_erasing_erases_exactly_aeas_pixel_count(ratio, height, width):
+    """Every image loses exactly num_erased(R, H*W) pixels (AEA's top-R % count): R % within one pixel's rounding,
+    as one block (a rectangle plus a partial column), filled with the fill value; the rest is untouched."""
+    images = torch.randn(16, 3, height, width)
+    generator = torch.Generator().manual_seed(3)
+    erased, mask = BudgetRectangleErasing(ratio, fill=0.25).erase(EraseInput(images, generator=generator))
+    count = round(ratio / 100 * height * width)
+    assert mask.shape == (16, height, width) and mask.dtype == torch.bool
+    assert mask.flatten(1).sum(1).tolist() == [count] * 16
+    assert abs(mask.flatten(1).float().mean(1) - ratio / 100).max() <= 0.5 / (height * width)
+    assert torch.all(erased.permute(1, 0, 2, 3)[:, mask] == 0.25)
+    assert torch.equal(erased.permute(1, 0, 2, 3)[:, ~mask], images.permute(1, 0, 2, 3)[:, ~mask])
+    for m in mask:  # one block: its rows and columns are contiguous, full columns but possibly the last one
+        rows, cols = m.any(1).nonzero()[:, 0], m.any(0).nonzero()[:, 0]
+        assert rows.tolist() == list(range(rows[0], rows[-1] + 1))
+        assert cols.tolist() == list(range(cols[0], cols[-1] + 1))
+        assert m[:, cols[:-1]].sum(0).tolist() == [len(rows)] * (len(cols) - 1)
+
+
+def test_budget_erasing_positions_are_seeded_and_spread():
+    images = torch.zeros(256, 3, 64, 32)
+
+    def masks(seed):
+        return BudgetRectangleErasing(15).erase(EraseInput(images, generator=torch.Generator().manual_seed(seed)))[1]
+
+    a = masks(0)
+    assert torch.equal(a, masks(0)) and not torch.equal(a, masks(1))
+    # uniform positions: every row and column is erased in some image, the centre of mass near the image centre
+    coverage = a.float().mean(0)
+    assert bool((coverage.sum(1) > 0).all()) and bool((coverage.sum(0) > 0).all())
+    rows = (coverage.sum(1) * torch.arange(64)).sum() / coverage.sum()
+    cols = (coverage.sum(0) * torch.arange(32)).sum() / coverage.sum()
+    assert abs(rows.item() - 31.5) < 3 and abs(cols.item() - 15.5) < 2
+    heights = a.any(2).sum(1).float()  # aspect drawn in 0.3-3.33: tall and flat blocks both occur
+    assert heights.min() <= 12 and heights.max() >= 28
+
+
+def test_budget_erasing_refuses_bad_input():
+    with pytest.raises(AEAError, match="outside"):
+        BudgetRectangleErasing(0)
+    with pytest.raises(AEAError, match="aspect"):
+        BudgetRectangleErasing(15, aspect=(2.0, 1.0))
+    with pytest.raises(ValueError, match="generator"):
+        BudgetRectangleErasing(15).erase(EraseInput(torch.zeros(1, 3, 8, 8)))
+
+
+def test_identity_erasing_feeds_the_originals():
+    images = torch.randn(4, 3, 16, 8)
+    erased, mask = build_erasing("identity").erase(EraseInput(images))
+    assert torch.equal(erased, images) and mask.shape == (4, 16, 8) and not bool(mask.any())
+    assert isinstance(build_erasing("random-budget", ratio=15), BudgetRectangleErasing)
+    assert isinstance(build_erasing("identity"), IdentityErasing)

@@ -86,7 +86,8 @@ def test_same_seed_gives_identical_metrics(tiny_market, tmp_path):
     assert other["cmc"] != first[0]["cmc"] or other["map_official"] != first[0]["map_official"]
 
 
-@pytest.mark.parametrize("method", ["baseline1", "aea", "baseline2", "baseline3", "reda", "baseline4", "aos"])
+@pytest.mark.parametrize("method", ["baseline1", "aea", "baseline2", "baseline3", "reda", "baseline4", "aos",
+                                    "noerase", "randbudget"])
 def test_every_method_trains_and_evaluates_with_its_test_feature(method, tiny_market, tmp_path_factory):
     runs = tmp_path_factory.getbasetemp() / "methods"
     cfg = tiny_config(method, epochs=2, lr_decay_epoch=2)
@@ -104,6 +105,16 @@ def test_every_method_trains_and_evaluates_with_its_test_feature(method, tiny_ma
     assert log.ce_complementary.notna().iloc[-1] == two
     if REGISTRY[method].needs_baseline1:
         assert (run / T.STATIC_MASKS_FILE).is_file()
+
+
+@pytest.mark.parametrize("method, fraction", [("noerase", 0.0), ("randbudget", 205 / 2048), ("aea", 205 / 2048)])
+def test_mechanism_controls_erase_their_budget_in_training(method, fraction, tiny_market, tmp_path):
+    """The controls of docs/mechanism.md in the training loop: no pixel erased without erasing; the random block
+    erases exactly AEA's top-R % count (R = 10 of 64 x 32: round(204.8) = 205 pixels) in every image."""
+    T.train(tiny_config(method, epochs=2, lr_decay_epoch=2), tiny_market, tmp_path / method)
+    log = losses(tmp_path / method)
+    assert list(log.joint) == [0, 1]
+    assert log.erased_fraction.iloc[1] == pytest.approx(fraction, abs=1e-9 if method != "aea" else 2e-3)
 
 
 def test_baseline4_without_baseline1_run_is_a_clear_error(tiny_market, tmp_path):
