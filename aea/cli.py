@@ -102,14 +102,16 @@ def discard_changed_run(cfg: RunConfig, out_dir: Path) -> None:
             entry.unlink()
 
 
-def evaluate_and_write(run_dir: Path, split, device: str) -> None:
+def evaluate_and_write(run_dir: Path, split, device: str, out: Path | None = None) -> None:
+    """Evaluate the run on ``split``, metrics to ``out`` (default: the run's metrics.json)."""
     from aea.evaluate import METRICS_FILE, evaluate_run
 
     metrics = evaluate_run(run_dir, split, device=device)
-    write_json(run_dir / METRICS_FILE, metrics)
+    out = out or run_dir / METRICS_FILE
+    write_json(out, metrics)
     log.info("%s %s: rank-1 %.1f%%, mAP %.1f%% (official) / %.1f%% (non-interpolated) -> %s", metrics["dataset"],
              metrics["method"], 100 * metrics["rank1"], 100 * metrics["map_official"],
-             100 * metrics["map_noninterp"], run_dir / METRICS_FILE)
+             100 * metrics["map_noninterp"], out)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -117,8 +119,9 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
     cfg = run_config(Path(args.run))
     set_threads(args.threads)
-    split = load_dataset(cfg.dataset, data_root(cfg.data_root), check_counts=cfg.check_counts)
-    evaluate_and_write(Path(args.run), split, args.device or cfg.device)
+    root = Path(args.data_root) if args.data_root else data_root(cfg.data_root)
+    split = load_dataset(cfg.dataset, root, check_counts=cfg.check_counts)
+    evaluate_and_write(Path(args.run), split, args.device or cfg.device, Path(args.out) if args.out else None)
 
 
 def run_config(run_dir: Path):
@@ -214,6 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--run", required=True, help="run directory")
     evaluate.add_argument("--device", help="override the run's device (auto, cpu, cuda)")
     evaluate.add_argument("--threads", type=int)
+    evaluate.add_argument("--data-root", help="evaluate on this data root's test set instead of the run's "
+                          "(e.g. the same generated data with test-time occlusion)")
+    evaluate.add_argument("--out", help="metrics file (default: <run>/metrics.json)")
     evaluate.set_defaults(func=cmd_evaluate)
 
     table = sub.add_parser("table", help="collect runs' metrics.json into a results table and diff it")

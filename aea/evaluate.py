@@ -1,4 +1,9 @@
-"""Test-time features and the run's ``metrics.json`` (``aea evaluate``)."""
+"""Test-time features and the run's ``metrics.json`` (``aea evaluate``).
+
+On the mechanism experiment's data (docs/mechanism.md) the metrics also hold ``mechanism``: the generated data
+set's parameters, the IoU of the two networks' top-R% attention on the query images (two-network runs), and the
+share of the top-R% attention of the basic network on each body part of the training images (part labels).
+"""
 
 from __future__ import annotations
 
@@ -9,17 +14,24 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from tqdm import tqdm
 
-from aea.config import TEST_FEATURE_NORMS
-from aea.data.datasets import Record, Split
+from aea.config import TEST_FEATURE_NORMS, RunConfig
+from aea.data.bodyparts import part_label_path, parts_dir
+from aea.data.datasets import MARKER_NAME, Record, Split
 from aea.data.loaders import build_test_loader
+from aea.io import read_json
+from aea.mechanism import LABELS, attention_share_per_part, mask_iou
 from aea.methods import get_method
 from aea.metrics import RankingResult, evaluate_features
 from aea.models.aea import TwoNetworks, concat_features
+from aea.models.branch import ReIDNetwork
 from aea.train import basic_network, load_run, pick_device
+from kernels.reference import attention_map, resize_map, top_ratio_mask
 
 log = logging.getLogger(__name__)
 
@@ -62,12 +74,73 @@ def pids_cams(records: Iterable[Record]) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.tensor([r.pid for r in records]), torch.tensor([r.camid for r in records])
 
 
+def attention_masks(net: ReIDNetwork, images: torch.Tensor, layer: str, ratio: float) -> torch.Tensor:
+    """Bool (B, H, W): the top-``ratio`` % of ``net``'s attention at ``layer``, resized to the images, exactly
+    as salient erasing selects pixels (``kernels.reference``: sum of squares, bilinear resize, ties included)."""
+    scores = resize_map(attention_map(net(images, taps=(layer,)).maps[layer]), tuple(images.shape[-2:]))
+    return top_ratio_mask(scores, ratio)
+
+
+def part_labels(dataset_dir: str | Path, records: list[Record], height: int, width: int) -> np.ndarray:
+    """(N, height, width) uint8 part labels of ``records`` (generator sidecars), resized by nearest neighbour."""
+    out = np.empty((len(records), height, width), dtype=np.uint8)
+    for i, record in enumerate(records):
+        with Image.open(part_label_path(dataset_dir, record.path)) as im:
+            out[i] = np.asarray(im.resize((width, height), Image.NEAREST))
+    return out
+
+
+def generated_params(split: Split) -> dict[str, Any] | None:
+    """The generator parameters of a mechanism data set (generator version 2), None for any other data."""
+    marker = Path(split.root) / MARKER_NAME
+    params = read_json(marker).get("params", {}) if marker.is_file() else {}
+    return params if params.get("generator") == "bodyparts" else None
+
+
+@torch.no_grad()
+def mechanism_metrics(model: TwoNetworks | ReIDNetwork, cfg: RunConfig, split: Split,
+                      device: torch.device) -> dict[str, Any]:
+    """What docs/mechanism.md measures in a run, at the run's ``erase_layer`` and ``erase_ratio`` (R):
+
+    ``attention_iou`` (two networks): per query image, the IoU of the basic and the complementary network's
+    top-R% attention masks, and their mean; ``erased_share_per_part`` (data with part labels): the share of the
+    pixels the basic network's top-R% attention selects (AEA's erasing) on each part label, pooled over the
+    un-flipped training images, beside ``pixel_share_per_part``, each label's share of all their pixels (C3).
+    """
+    out: dict[str, Any] = {"erase_layer": cfg.erase_layer, "erase_ratio": cfg.erase_ratio}
+
+    def batches(records: list[Record]):
+        loader = build_test_loader(records, height=cfg.height, width=cfg.width, batch_size=cfg.eval_batch_size,
+                                   num_workers=cfg.num_workers)
+        return (batch["images"].to(device) for batch in loader)
+
+    if isinstance(model, TwoNetworks):
+        ious = np.concatenate([
+            mask_iou(attention_masks(model.basic, x, cfg.erase_layer, cfg.erase_ratio).cpu().numpy(),
+                     attention_masks(model.complementary, x, cfg.erase_layer, cfg.erase_ratio).cpu().numpy())
+            for x in batches(split.query)])
+        out["attention_iou"] = {"images": "query", "mean": float(ious.mean()), "per_image": ious.tolist()}
+    if parts_dir(split.root).is_dir():
+        net = basic_network(model)
+        masks = np.concatenate([attention_masks(net, x, cfg.erase_layer, cfg.erase_ratio).cpu().numpy()
+                                for x in batches(split.train)])
+        labels = part_labels(split.root, split.train, cfg.height, cfg.width)
+        erased = attention_share_per_part(masks, labels)
+        pixels = np.bincount(labels.ravel(), minlength=len(LABELS)) / labels.size
+        out["erased_share_per_part"] = dict(zip(LABELS, erased.tolist()))
+        out["pixel_share_per_part"] = dict(zip(LABELS, pixels.tolist()))
+        out["images"] = len(split.train)
+    return out
+
+
 def evaluate_run(run_dir: Path, split: Split, *, device: str = "auto") -> dict[str, Any]:
     """Features of query and gallery with the run's test feature, ranked by Euclidean distance.
 
     Besides the metrics, ``per_query`` holds each valid query's APs and first-match rank (paired comparisons
     between runs on one test set), and ``alternatives`` the same for the other reading of an open test-time
     choice (``test_feature_norm`` for concatenated features): one extraction serves both readings.
+    ``mechanism`` (``mechanism_metrics`` and the generator's parameters) for two-network runs and for runs on
+    the mechanism experiment's data, else None.
     """
     run_dir = Path(run_dir)
     cfg, model, record = load_run(run_dir, pick_device(device))
@@ -97,6 +170,9 @@ def evaluate_run(run_dir: Path, split: Split, *, device: str = "auto") -> dict[s
         q_feat = extract_features(fn, split.query, desc="query features", **kwargs)
         result = rank(q_feat, extract_features(fn, split.gallery, desc="gallery features", **kwargs))
         feature_dim, alternatives = int(q_feat.shape[1]), {}
+    generated = generated_params(split)
+    mechanism = ({"data": generated, **mechanism_metrics(model, cfg, split, kwargs["device"])}
+                 if generated is not None or method.two_networks else None)
     return {
         "profile": cfg.profile, "dataset": cfg.dataset, "method": cfg.method, "run_name": run_dir.parent.name,
         "seed": cfg.seed, "overrides": record["overrides"], "config": cfg.to_dict(),
@@ -106,4 +182,5 @@ def evaluate_run(run_dir: Path, split: Split, *, device: str = "auto") -> dict[s
         "eval_seconds": time.perf_counter() - started,
         "device": str(kwargs["device"]), "git_commit": git_commit(Path(__file__).parent), "config_hash": cfg.hash(),
         "per_query": result.per_query(), "alternatives": alternatives,
+        "test_root": str(split.root), "mechanism": mechanism,
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from aea.data.datasets import Split
@@ -12,6 +13,7 @@ from aea.erasing import EraseInput
 from aea.errors import AEAError
 from aea.evaluate import extract_features, feature_fn, pids_cams
 from aea.methods import get_method
+from aea.models.aea import TwoNetworks
 from aea.train import basic_network, load_run, make_strategy, pick_device
 from aea.viz import denormalize, plot_attention, plot_erasing, plot_rank_list
 from kernels.reference import attention_map, resize_map
@@ -25,14 +27,20 @@ def first_batch(records, cfg, count: int) -> dict:
 
 @torch.no_grad()
 def show_attention(run_dir: Path, split: Split, out_png: Path, *, count: int = 8, device: str = "auto") -> None:
-    """Query images and the basic network's attention (the run's erase layer), each map scaled to [0, 1]."""
+    """Query images and the basic network's attention (the run's erase layer), each map scaled to [0, 1];
+    for a two-network run the complementary network's attention below, side by side per image."""
     cfg, model, _ = load_run(run_dir, pick_device(device))
     batch = first_batch(split.query, cfg, count)
     images = batch["images"].to(next(model.parameters()).device)
-    maps = basic_network(model)(images, taps=(cfg.erase_layer,)).maps[cfg.erase_layer]
-    scores = resize_map(attention_map(maps), (cfg.height, cfg.width))
-    peak = scores.flatten(1).amax(dim=1).clamp_min(1e-12)[:, None, None]
-    plot_attention(denormalize(images.cpu().numpy()), (scores / peak).cpu().numpy(), out_png)
+
+    def scaled(net) -> np.ndarray:
+        maps = net(images, taps=(cfg.erase_layer,)).maps[cfg.erase_layer]
+        scores = resize_map(attention_map(maps), (cfg.height, cfg.width))
+        return (scores / scores.flatten(1).amax(dim=1).clamp_min(1e-12)[:, None, None]).cpu().numpy()
+
+    complementary = scaled(model.complementary) if isinstance(model, TwoNetworks) else None
+    plot_attention(denormalize(images.cpu().numpy()), scaled(basic_network(model)), out_png,
+                   complementary_maps=complementary)
 
 
 @torch.no_grad()

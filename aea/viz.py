@@ -106,16 +106,20 @@ def _image_grid(rows: Sequence[tuple[str, Sequence[np.ndarray], np.ndarray | Non
 
 
 def plot_attention(images: Sequence[Any], attention_maps: Sequence[np.ndarray], out_png: str | Path,
-                   alpha: float = 0.5) -> None:
-    """Paper Fig. 3/5 style: the images (top row) and their attention as a heat-map overlay (bottom row).
+                   alpha: float = 0.5, complementary_maps: Sequence[np.ndarray] | None = None) -> None:
+    """Paper Fig. 3/5 style: the images (top row) and their attention as a heat-map overlay (bottom row);
+    with ``complementary_maps``, the basic network's attention, then the complementary network's (third row).
 
-    Size: ``len(images) * PANEL_W`` x ``2 * PANEL_H`` pixels.
+    Size: ``len(images) * PANEL_W`` x ``2 * PANEL_H`` pixels (``3 * PANEL_H`` with the complementary row).
     """
     imgs = [_as_image(im) for im in images]
-    if not imgs or len(imgs) != len(attention_maps):
-        raise ValueError(f"need as many attention maps as images (>0), got {len(attention_maps)} and {len(imgs)}")
-    _image_grid([("image", imgs, None), ("attention", imgs, np.asarray(attention_maps, dtype=np.float32))],
-                out_png, alpha)
+    extra = [] if complementary_maps is None else [("complementary", imgs, complementary_maps)]
+    rows = [("attention" if not extra else "basic", imgs, attention_maps), *extra]
+    if not imgs or any(len(maps) != len(imgs) for _, _, maps in rows):
+        raise ValueError(f"need as many attention maps as images (>0), got {[len(m) for _, _, m in rows]} "
+                         f"and {len(imgs)}")
+    _image_grid([("image", imgs, None), *((label, ims, np.asarray(maps, dtype=np.float32))
+                                          for label, ims, maps in rows)], out_png, alpha)
 
 
 def plot_erasing(images: Sequence[Any], erased: Sequence[Any], out_png: str | Path) -> None:

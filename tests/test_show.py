@@ -24,7 +24,7 @@ def run(tiny_market, tmp_path_factory):
 def test_attention_and_erasing_pictures_have_one_panel_per_image(run, tiny_market, tmp_path):
     show.show_attention(run, tiny_market, tmp_path / "att.png", count=3)
     show.show_erasing(run, tiny_market, tmp_path / "erase.png", count=4)
-    assert Image.open(tmp_path / "att.png").size == (3 * PANEL_W, 2 * PANEL_H)
+    assert Image.open(tmp_path / "att.png").size == (3 * PANEL_W, 3 * PANEL_H)  # image, basic, complementary
     assert Image.open(tmp_path / "erase.png").size == (4 * PANEL_W, 2 * PANEL_H)
 
 

@@ -53,6 +53,23 @@ def test_plot_attention_size_and_hot_spot(tmp_path):
         viz.plot_attention(images, [amap], tmp_path / "bad.png")
 
 
+def test_plot_attention_of_both_networks_side_by_side(tmp_path):
+    """Third row: the complementary network's map, here hot at the bottom where the basic one is cold."""
+    images = [solid((128, 128, 128)) for _ in range(2)]
+    top, bottom = np.zeros((64, 32), np.float32), np.zeros((64, 32), np.float32)
+    top[:16], bottom[-16:] = 1.0, 1.0
+    out = tmp_path / "both.png"
+    viz.plot_attention(images, [top] * 2, out, complementary_maps=[bottom] * 2)
+    px = pixels(out).astype(int)
+    assert px.shape == (3 * viz.PANEL_H, 2 * viz.PANEL_W, 3)
+    col = viz.PANEL_W // 2
+    basic_hot, comp_cold = px[viz.PANEL_H + 30, col], px[2 * viz.PANEL_H + 30, col]
+    comp_hot = px[3 * viz.PANEL_H - 30, col]
+    assert basic_hot[0] > basic_hot[2] + 60 and comp_cold[2] > comp_cold[0] + 60 and comp_hot[0] > comp_hot[2] + 60
+    with pytest.raises(ValueError, match="as many attention maps"):
+        viz.plot_attention(images, [top] * 2, tmp_path / "bad.png", complementary_maps=[bottom])
+
+
 def test_plot_erasing_size_from_paths(tmp_path):
     paths = []
     for i in range(4):
