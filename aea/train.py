@@ -32,9 +32,9 @@ from aea.errors import AEAError
 from aea.io import atomic_path, read_yaml, write_text, write_yaml
 from aea.losses import batch_hard_triplet
 from aea.methods import Method, get_method
-from aea.optim import SGD, Adam, Optimizer
 from aea.models.aea import TwoNetworks
 from aea.models.branch import ReIDNetwork
+from aea.optim import SGD, Adam, Optimizer
 from aea.seeding import derive_seed, seed_everything
 
 log = logging.getLogger(__name__)
@@ -97,7 +97,8 @@ def load_run(run_dir: Path, device: torch.device) -> tuple[RunConfig, TwoNetwork
     """The config, trained model (eval mode) and record (``overrides``, ``train_seconds``) of a finished run."""
     model_path = Path(run_dir) / MODEL_FILE
     if not model_path.is_file():
-        raise AEAError(f"{model_path} not found: the run is not finished; train it first with `aea train --out {run_dir}`")
+        raise AEAError(f"{model_path} not found: the run is not finished; "
+                       f"train it first with `aea train --out {run_dir}`")
     saved = torch.load(model_path, map_location=device, weights_only=False)
     cfg = config_from_dict(saved["config"])
     model = build_networks(cfg, saved["num_classes"], pretrained=None)

@@ -3,7 +3,15 @@
 import pytest
 
 from aea.config import (
-    RunConfig, coerce, config_from_dict, format_value, load_profile, parse_overrides, parse_run_name, resolve, run_name,
+    RunConfig,
+    coerce,
+    config_from_dict,
+    format_value,
+    load_profile,
+    parse_overrides,
+    parse_run_name,
+    resolve,
+    run_name,
 )
 from aea.errors import AEAError
 
@@ -47,9 +55,11 @@ def test_bad_run_names_are_refused():
 def test_paper_profile_is_the_paper_recipe():
     profile = load_profile("paper")
     market = resolve(profile, "market1501", "aea", {}, 0)
-    assert (market.arch, market.height, market.width, market.epochs, market.warmup_epochs) == ("resnet50", 256, 128, 100, 10)
+    assert (market.arch, market.height, market.width, market.epochs, market.warmup_epochs) == (
+        "resnet50", 256, 128, 100, 10)
     assert (market.lr, market.lr_decay_epoch, market.lr_gamma, market.batch_p, market.batch_k) == (0.01, 75, 0.1, 8, 4)
-    assert (market.erase_ratio, market.margin, market.erase_layer, market.alpha1, market.alpha2) == (10.0, 0.3, "conv2", 1.0, 1.0)
+    assert (market.erase_ratio, market.margin, market.erase_layer, market.alpha1, market.alpha2) == (
+        10.0, 0.3, "conv2", 1.0, 1.0)
     cuhk = resolve(profile, "cuhk03-detected", "aea", {}, 0)
     assert (cuhk.erase_ratio, cuhk.margin) == (20.0, 0.35)
 

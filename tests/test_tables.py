@@ -564,5 +564,6 @@ def test_interpretations_table_runs_each_choice_both_ways(tmp_path):
     I.make_interpretations(paths, tmp_path / "out", paper_values)
     md = (tmp_path / "out" / "interpretations.diff.md").read_text()
     assert "## triplet: one per network vs one over both networks" in md
-    assert "| AEA: B - A | triplet_mode=joint - triplet_mode=per_network | Market-1501 | mAP | -5.0 [-5.0, -5.0] (2) | fails |" in md
+    assert ("| AEA: B - A | triplet_mode=joint - triplet_mode=per_network | Market-1501 | mAP "
+            "| -5.0 [-5.0, -5.0] (2) | fails |") in md
     assert T.read_table(tmp_path / "out" / "interpretations.csv").shape[0] == len(table)

@@ -10,6 +10,7 @@ Modules, in the order the data flows:
 Nothing here imports torch: the workflow imports this package to list a table's runs.
 """
 
+from aea.names import DATASET_LABELS, DATASETS
 from aea.tables.aggregate import (
     STAT_COLUMNS,
     build_table,
@@ -20,15 +21,14 @@ from aea.tables.aggregate import (
     write_table,
 )
 from aea.tables.claims import CLAIMS, Claim, Comparison, evaluate_claims
-from aea.tables.paper import PAPER_TEXT_SOURCE, paper_skeleton, read_paper, read_peers
 from aea.tables.interpretations import (
     CHOICES,
     interpretation_files,
     interpretation_runs,
     make_interpretations,
 )
+from aea.tables.paper import PAPER_TEXT_SOURCE, paper_skeleton, read_paper, read_peers
 from aea.tables.report import compare_table, diff_markdown, diff_table, make_table, table_files, write_diff
-from aea.names import DATASET_LABELS, DATASETS
 from aea.tables.specs import (
     KEY_COLUMNS,
     METHOD_LABELS,
@@ -44,9 +44,10 @@ from aea.tables.specs import (
 )
 
 __all__ = [
-    "CHOICES", "CLAIMS", "DATASETS", "DATASET_LABELS", "KEY_COLUMNS", "METHOD_LABELS", "PAPER_TEXT_SOURCE", "STAT_COLUMNS",
-    "TABLES", "Claim", "Comparison", "RunSpec", "TableSpec", "build_table", "collect_provenance", "compare_table",
-    "diff_markdown", "diff_table", "evaluate_claims", "get_spec", "group_runs", "interpretation_files", "interpretation_runs", "load_metrics", "make_interpretations",
-    "make_table", "metrics_paths", "paper_skeleton", "parse_setting", "read_paper", "read_peers", "read_table", "runs_metrics_paths", "setting_key",
-    "table_files", "table_runs", "write_diff", "write_table",
+    "CHOICES", "CLAIMS", "DATASETS", "DATASET_LABELS", "KEY_COLUMNS", "METHOD_LABELS", "PAPER_TEXT_SOURCE",
+    "STAT_COLUMNS", "TABLES", "Claim", "Comparison", "RunSpec", "TableSpec", "build_table", "collect_provenance",
+    "compare_table", "diff_markdown", "diff_table", "evaluate_claims", "get_spec", "group_runs",
+    "interpretation_files", "interpretation_runs", "load_metrics", "make_interpretations", "make_table",
+    "metrics_paths", "paper_skeleton", "parse_setting", "read_paper", "read_peers", "read_table",
+    "runs_metrics_paths", "setting_key", "table_files", "table_runs", "write_diff", "write_table",
 ]
