@@ -27,7 +27,7 @@ from aea.data.loaders import build_test_loader
 from aea.io import read_json
 from aea.mechanism import LABELS, attention_share_per_part, mask_iou
 from aea.methods import get_method
-from aea.metrics import RankingResult, evaluate_features
+from aea.metrics import RankingResult, evaluate_features, evaluate_ranking
 from aea.models.aea import TwoNetworks, concat_features
 from aea.models.branch import ReIDNetwork
 from aea.train import basic_network, load_run, pick_device
@@ -95,6 +95,18 @@ def generated_params(split: Split) -> dict[str, Any] | None:
     marker = Path(split.root) / MARKER_NAME
     params = read_json(marker).get("params", {}) if marker.is_file() else {}
     return params if params.get("generator") == "bodyparts" else None
+
+
+CHANCE_DRAWS = 10
+
+
+def chance_map(q_pids: np.ndarray, g_pids: np.ndarray, q_cams: np.ndarray, g_cams: np.ndarray,
+               draws: int = CHANCE_DRAWS) -> float:
+    """Mean official mAP of ``draws`` seeded random rankings of the test set (K2's chance level):
+    i.i.d. uniform distances rank each query's gallery in a uniformly random order."""
+    return float(np.mean([
+        evaluate_ranking(np.random.default_rng(i).random((len(q_pids), len(g_pids))), q_pids, g_pids, q_cams,
+                         g_cams).map_official for i in range(draws)]))
 
 
 @torch.no_grad()
@@ -171,8 +183,12 @@ def evaluate_run(run_dir: Path, split: Split, *, device: str = "auto") -> dict[s
         result = rank(q_feat, extract_features(fn, split.gallery, desc="gallery features", **kwargs))
         feature_dim, alternatives = int(q_feat.shape[1]), {}
     generated = generated_params(split)
-    mechanism = ({"data": generated, **mechanism_metrics(model, cfg, split, kwargs["device"])}
-                 if generated is not None or method.two_networks else None)
+    mechanism = None
+    if generated is not None or method.two_networks:
+        mechanism = {"data": generated, **mechanism_metrics(model, cfg, split, kwargs["device"])}
+    if generated is not None:
+        mechanism["chance_map_official"] = chance_map(q_pids.numpy(), g_pids.numpy(), q_cams.numpy(),
+                                                      g_cams.numpy())
     return {
         "profile": cfg.profile, "dataset": cfg.dataset, "method": cfg.method, "run_name": run_dir.parent.name,
         "seed": cfg.seed, "overrides": record["overrides"], "config": cfg.to_dict(),

@@ -15,7 +15,7 @@ from aea.cli import main
 from aea.config import load_profile, resolve
 from aea.data.bodyparts import make_mechanism, part_label_path
 from aea.data.datasets import Record, Split, load_dataset
-from aea.evaluate import METRICS_FILE, evaluate_run, mechanism_metrics
+from aea.evaluate import METRICS_FILE, chance_map, evaluate_run, mechanism_metrics
 from aea.io import read_json
 from aea.mechanism import LABELS
 from aea.models.aea import TwoNetworks
@@ -114,6 +114,7 @@ def test_two_network_run_on_mechanism_data_records_iou_and_part_shares(mechanism
     assert sum(mech["erased_share_per_part"].values()) == pytest.approx(1.0)
     assert sum(mech["pixel_share_per_part"].values()) == pytest.approx(1.0)
     assert mech["images"] == len(split.train) and metrics["test_root"] == split.root
+    assert 0.0 < mech["chance_map_official"] < metrics["map_official"] + 0.5
     monkeypatch.delenv("AEA_DATA", raising=False)
     out = tmp_path / "metrics-p0.4.json"
     assert main(["evaluate", "--run", str(run), "--data-root", str(mechanism_roots / "p0.4"), "--out", str(out)]) == 0
@@ -129,3 +130,18 @@ def test_single_network_run_on_other_data_has_no_mechanism_record(tiny_market, t
                                                                   "lr_decay_epoch": 1}, 0)
     T.train(cfg, tiny_market, tmp_path / "b1")
     assert evaluate_run(tmp_path / "b1", tiny_market)["mechanism"] is None
+
+
+def test_chance_map_of_random_rankings_by_hand():
+    """One query with one true match among G = 10 gallery images: a uniformly random ranking puts it at rank r
+    with probability 1/G; the official (trapezoid) AP is 1 at r = 1 and (0 + 1/r) / 2 below, so the expected
+    mAP is (1 + (H_10 - 1) / 2) / 10 = 0.1964; 400 draws land within 3 standard errors; a lone match gives 1."""
+    q, qc = np.array([1]), np.array([0])
+    assert chance_map(q, np.array([1]), qc, np.array([1])) == 1.0
+    g, gc = np.array([1] + [2] * 9), np.ones(10, dtype=int)
+    expected = (1 + (sum(1 / r for r in range(1, 11)) - 1) / 2) / 10
+    assert expected == pytest.approx(0.19645, abs=1e-5)
+    aps = np.array([1.0] + [1 / (2 * r) for r in range(2, 11)])
+    stderr = aps.std() / np.sqrt(400)
+    assert abs(chance_map(q, g, qc, gc, draws=400) - expected) < 3 * stderr
+    assert chance_map(q, g, qc, gc) == chance_map(q, g, qc, gc)  # seeded
