@@ -139,6 +139,11 @@ def cmd_table(args: argparse.Namespace) -> None:
     from aea.tables import CHOICES, make_interpretations, make_table
 
     metrics = [Path(p) for p in args.metrics]
+    if args.name == "mechanism":
+        from aea.tables.mechanism import make_mechanism
+
+        make_mechanism(metrics, Path(args.out_dir))
+        return
     if args.name == "interpretations":
         paper = resolve(load_profile("paper"), "market1501", "aea", {}, 0)  # which reading the paper profile uses
         make_interpretations(metrics, Path(args.out_dir), {c.key: getattr(paper, c.key) for c in CHOICES})
@@ -223,7 +228,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(func=cmd_evaluate)
 
     table = sub.add_parser("table", help="collect runs' metrics.json into a results table and diff it")
-    table.add_argument("name", help="table2, table6, table7, table8, table9, fig6, fig7 or interpretations")
+    table.add_argument("name", help="table2, table6, table7, table8, table9, fig6, fig7, interpretations "
+                       "or mechanism")
     table.add_argument("--metrics", nargs="+", required=True, help="metrics.json files of the table's runs")
     table.add_argument("--out-dir", default="results")
     table.add_argument("--paper-dir", default="results/paper")
