@@ -1,0 +1,138 @@
+# The mechanism experiment of issue 11, as pre-registered in docs/mechanism.md: generator-version-2 data sets,
+# the runs of the design's table, their evaluations at every test-time occlusion p, and the table
+#   <out>/mechanism.csv + .md + .png (+ .provenance.json)      e.g. snakemake --cores all results/mechanism.csv
+# Runs use their own profile: aea/profiles/mechanism.yaml, or mechanism-tiny.yaml when the workflow runs the tiny
+# profile (the test suite). Data sets: <mechanism data root>/<variant>-p<p>-g<generator seed>/ (one root each:
+# the release directory name is fixed); the data root is the profile's, under $AEA_DATA when that is set.
+# Runs: results/runs/<mechanism profile>/<variant>-g<generator seed>/<method>/seed<k>/, trained once on the p = 0
+# data of their generator seed (metrics.json) and evaluated on the p = 0.2 and 0.4 test sets of the same seed
+# (metrics-p0.2.json, metrics-p0.4.json): the training split is byte-identical across p.
+
+MECH_PROFILE = load_profile("mechanism-tiny" if PROFILE.name == "tiny" else "mechanism")
+MECH_RUNS = f"results/runs/{MECH_PROFILE.name}"
+MECH_DATA = (os.path.join(os.environ["AEA_DATA"], os.path.basename(MECH_PROFILE.defaults["data_root"]))
+             if os.environ.get("AEA_DATA") else MECH_PROFILE.defaults["data_root"])
+MECH_GENERATOR_SEEDS = (0, 1)
+MECH_OCCLUSION = ("0", "0.2", "0.4")  # as they appear in paths
+MECH_METHODS = {"redundant": ("baseline1", "aea", "baseline2", "noerase", "randbudget"),
+                "single-cue": ("baseline1", "aea", "baseline2")}
+MECH_TESTED_AT = {"redundant": MECH_OCCLUSION, "single-cue": ("0",)}
+
+
+def mechanism_root(variant, p, gen):
+    return f"{MECH_DATA}/{variant}-p{p}-g{gen}"
+
+
+def mechanism_run(variant, gen, method, seed):
+    return f"{MECH_RUNS}/{variant}-g{gen}/{method}/seed{seed}"
+
+
+def mechanism_metrics(variant, gen, method, seed, p):
+    name = "metrics.json" if p == "0" else f"metrics-p{p}.json"
+    return f"{mechanism_run(variant, gen, method, seed)}/{name}"
+
+
+def mechanism_inputs():
+    """Every metrics file the mechanism table reads: each run of the design at each p it is tested at."""
+    return [mechanism_metrics(variant, gen, method, seed, p)
+            for variant, methods in MECH_METHODS.items() for gen in MECH_GENERATOR_SEEDS for method in methods
+            for seed in MECH_PROFILE.seeds for p in MECH_TESTED_AT[variant]]
+
+
+def mechanism_config_hash(wildcards):
+    """The run's resolved config hash: an edited mechanism profile reruns the runs it changes (as runs.smk)."""
+    root = mechanism_root(wildcards.variant, "0", wildcards.gen)
+    return resolve(MECH_PROFILE, "market1501", wildcards.method, {"data_root": root}, int(wildcards.seed)).hash()
+
+
+# per rule, so the other rule files' wildcards stay as they are
+MECH_WILDCARDS = {"variant": "|".join(MECH_METHODS), "gen": r"\d+", "p": r"0|0\.[0-9]+",
+                  "method": "|".join(sorted({m for ms in MECH_METHODS.values() for m in ms}))}
+
+
+rule mechanism_data:
+    wildcard_constraints:
+        **MECH_WILDCARDS,
+    output:
+        f"{MECH_DATA}/.aea/{{variant}}-p{{p}}-g{{gen}}.{MECH_PROFILE.synthetic}.done",
+    log:
+        f"{MECH_DATA}/.aea/{{variant}}-p{{p}}-g{{gen}}.log",
+    params:
+        root=lambda w: mechanism_root(w.variant, w.p, w.gen),
+        size=MECH_PROFILE.synthetic,
+    conda:
+        ENV
+    shell:
+        "aea data make-mechanism --root {params.root:q} --variant {wildcards.variant:q} --occlusion {wildcards.p}"
+        " --seed {wildcards.gen} --size {params.size:q} > {log:q} 2>&1 && touch {output:q}"
+        " || (tail -n 1 {log:q} >&2; exit 1)"
+
+
+rule mechanism_train:
+    wildcard_constraints:
+        **MECH_WILDCARDS,
+    input:
+        f"{MECH_DATA}/.aea/{{variant}}-p0-g{{gen}}.{MECH_PROFILE.synthetic}.done",
+    output:
+        model=f"{MECH_RUNS}/{{variant}}-g{{gen}}/{{method}}/seed{{seed}}/model.pt",
+        metrics=f"{MECH_RUNS}/{{variant}}-g{{gen}}/{{method}}/seed{{seed}}/metrics.json",
+    log:
+        f"{MECH_RUNS}/{{variant}}-g{{gen}}/{{method}}/seed{{seed}}/train.log",
+    params:
+        profile=MECH_PROFILE.name,
+        root=lambda w: mechanism_root(w.variant, "0", w.gen),
+        out=lambda w: mechanism_run(w.variant, w.gen, w.method, w.seed),
+        config_hash=mechanism_config_hash,
+    threads: config["train_threads"]
+    resources:
+        gpu=config["gpus_per_run"],
+    conda:
+        ENV
+    shell:
+        # AEA_DATA: the data root wins over any outer one; data_root=: the run's config records its data
+        "AEA_DATA={params.root:q} aea train --profile {params.profile:q} --dataset market1501"
+        " --method {wildcards.method} --seed {wildcards.seed} --evaluate --replace-changed --out {params.out:q}"
+        " --threads {threads} data_root={params.root:q} > {log:q} 2>&1 || (tail -n 1 {log:q} >&2; exit 1)"
+
+
+rule mechanism_evaluate:
+    wildcard_constraints:
+        **MECH_WILDCARDS,
+    input:
+        data=f"{MECH_DATA}/.aea/{{variant}}-p{{p}}-g{{gen}}.{MECH_PROFILE.synthetic}.done",
+        model=f"{MECH_RUNS}/{{variant}}-g{{gen}}/{{method}}/seed{{seed}}/model.pt",
+    output:
+        f"{MECH_RUNS}/{{variant}}-g{{gen}}/{{method}}/seed{{seed}}/metrics-p{{p}}.json",
+    log:
+        f"{MECH_RUNS}/{{variant}}-g{{gen}}/{{method}}/seed{{seed}}/evaluate-p{{p}}.log",
+    params:
+        root=lambda w: mechanism_root(w.variant, w.p, w.gen),
+        run=lambda w, input: os.path.dirname(input.model),
+    threads: config["train_threads"]
+    conda:
+        ENV
+    shell:
+        "aea evaluate --run {params.run:q} --data-root {params.root:q} --out {output:q} --threads {threads}"
+        " > {log:q} 2>&1 || (tail -n 1 {log:q} >&2; exit 1)"
+
+
+rule mechanism_table:
+    input:
+        mechanism_inputs(),
+    output:
+        report(f"{OUT}/mechanism.csv", caption="../report/mechanism.rst", category="Mechanism",
+               labels={"file": "every prediction and control (csv)"}),
+        report(f"{OUT}/mechanism.md", caption="../report/mechanism.rst", category="Mechanism",
+               labels={"file": "verdicts and attention measures (markdown)"}),
+        report(f"{OUT}/mechanism.png", caption="../report/mechanism.rst", category="Mechanism",
+               labels={"file": "gain of AEA against p (figure)"}),
+        f"{OUT}/mechanism.provenance.json",
+    log:
+        f"{OUT}/logs/mechanism.log",
+    params:
+        out_dir=lambda w, output: os.path.dirname(output[0]),
+    conda:
+        ENV
+    shell:
+        "aea table mechanism --metrics {input:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"
+        " || (tail -n 1 {log:q} >&2; exit 1)"
