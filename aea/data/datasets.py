@@ -13,7 +13,8 @@ the original pids; query/gallery keep the original pids; camid is 0-based.
 Market's junk (pid -1) is dropped, its distractors (pid 0) stay in the gallery.
 The parsed split is cached beside the data (``aea_split.json``, relative paths)
 and reused while the listing's names, sizes and mtimes are unchanged; the first
-load also opens every image header, so a corrupt file is named up front.
+load also decodes every image fully, so a corrupt or truncated file is named up
+front (the cache is written only after that, so the check is paid once per listing).
 Counts are checked against the release's documented numbers, or against the
 marker ``aea_synthetic.json`` a generated dataset carries.
 """
@@ -50,7 +51,7 @@ CUHK03_SETTINGS = ("labeled", "detected")
 SPLIT_FOLDERS = {"train": "bounding_box_train", "query": "query", "gallery": "bounding_box_test"}
 NUM_CAMS = {"market1501": 6, "dukemtmcreid": 8, "cuhk03-labeled": 2, "cuhk03-detected": 2}
 MARKER_NAME = "aea_synthetic.json"
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: written after every image decoded fully (1: after reading headers only)
 
 COUNT_KEYS = ("train_images", "train_ids", "query_images", "query_ids", "gallery_images", "junk_images")
 # The releases' documented numbers (gallery_images after dropping junk).
@@ -69,8 +70,9 @@ DOCUMENTED_COUNTS: dict[str, dict[str, int]] = {
 
 def _fix_root(root: Path, name: str | None = None) -> str:
     dataset = f" --dataset {name}" if name else ""
-    return (f"set AEA_DATA or --data-root to the folder holding the datasets, "
-            f"or generate stand-ins with `aea data make-synthetic{dataset} --root {root}`")
+    return (f"set AEA_DATA (or data_root=DIR for `aea train`, --data-root for `aea evaluate`, --root for "
+            f"`aea data`) to the folder holding the datasets, or generate stand-ins with "
+            f"`aea data make-synthetic{dataset} --root {root}`")
 
 
 class Record(NamedTuple):
@@ -81,7 +83,8 @@ class Record(NamedTuple):
 
 @dataclass
 class Split:
-    """One evaluation setting. ``root``: the dataset directory the records were read from."""
+    """One evaluation setting. ``root``: the dataset directory the records were read from; ``signature``:
+    ``data_signature`` of the files they were read from (runs record it)."""
 
     name: str
     root: str
@@ -90,6 +93,7 @@ class Split:
     gallery: list[Record]
     num_train_pids: int
     num_cams: int
+    signature: str = ""
 
 
 _Parsed = tuple[list[Record], list[Record], list[Record], int]  # train, query, gallery, junk dropped
@@ -355,15 +359,21 @@ IMAGE_ERRORS = (OSError, SyntaxError, ValueError)  # what PIL raises for a missi
 
 
 def unreadable_image(path: str | os.PathLike, error: Exception) -> AEAError:
-    return AEAError(f"unreadable image {path} ({type(error).__name__}); re-download the dataset or delete the file")
+    detail = str(error).splitlines()[0] if str(error) else ""
+    return AEAError(
+        f"unreadable image {path} ({type(error).__name__}: {detail}); replace it with a good copy (re-download or "
+        "re-extract the release; generated data: delete the dataset folder and rerun `aea data make-synthetic`), "
+        "or delete the file and pass check_counts=false (`aea train ... check_counts=false`, "
+        "`aea evaluate --run DIR check_counts=false`, `aea data check --no-check-counts`)")
 
 
 def _check_images(records: list[Record]) -> None:
-    """Open every image's header (cheap): a corrupt file is named now, not mid-training."""
-    for r in tqdm(records, desc="checking image headers", unit="img", leave=False, disable=None):
+    """Decode every image to its last byte: a truncated or corrupt file is named now, not mid-training or at
+    evaluation (a header check passes a JPEG cut short)."""
+    for r in tqdm(records, desc="decoding images", unit="img", leave=False, disable=None):
         try:
-            with Image.open(r.path):  # reads and parses the header only
-                pass
+            with Image.open(r.path) as im:
+                im.load()
         except IMAGE_ERRORS as e:
             raise unreadable_image(r.path, e) from None
 
@@ -388,7 +398,8 @@ def _expected_counts(name: str, marker: Path) -> tuple[dict[str, int], str, str]
     try:
         counts = read_json(marker)["counts"][name]
         return {k: int(counts[k]) for k in COUNT_KEYS}, f"the counts in {marker}", \
-            "regenerate it with `aea data make-synthetic`"
+            (f"delete {marker.parent} and regenerate it with `aea data make-synthetic`, or set check_counts=false "
+             "(`aea train ... check_counts=false`, `aea evaluate --run DIR check_counts=false`) to use it as it is")
     except (OSError, ValueError, KeyError, TypeError):
         raise AEAError(f"unreadable marker {marker}; regenerate the dataset with `aea data make-synthetic`") from None
 
@@ -442,13 +453,30 @@ def _locate(name: str, root: Path) -> tuple[_Source, list[Path], list[Path], Cal
     return source, [images_dir], [mat_path, config], lambda: _parse_cuhk03_mat(config, mat_path, images_dir)
 
 
-def load_dataset(name: str, root: str | os.PathLike, *, check_counts: bool = True) -> Split:
-    """Parse setting ``name`` (one of ``aea.names.DATASETS``) under data root ``root``; see the module docstring."""
+def _checked_root(name: str, root: str | os.PathLike) -> Path:
+    """``root`` made absolute, with ``name`` a known setting and ``root`` an existing folder."""
     if name not in DATASETS:
         raise AEAError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
     root = Path(root).expanduser().resolve()
     if not root.is_dir():
         raise AEAError(f"data root {root} does not exist; {_fix_root(root)}")
+    return root
+
+
+def data_signature(name: str, root: str | os.PathLike) -> str:
+    """16 hex digits identifying the data of setting ``name`` under data root ``root``: a hash of its listing
+    (every file's name, size and mtime; for the CUHK03 .mat release the .mat and protocol config too), so
+    regenerated, re-extracted or edited data gives another value. A directory scan, no image read (the .mat
+    release's images are extracted on the first call, as ``load_dataset`` does);
+    ``load_dataset`` puts the same value in ``Split.signature``."""
+    root = _checked_root(name, root)
+    _, folders, files, _ = _locate(name, root)
+    return _signature(folders, files)[:16]
+
+
+def load_dataset(name: str, root: str | os.PathLike, *, check_counts: bool = True) -> Split:
+    """Parse setting ``name`` (one of ``aea.names.DATASETS``) under data root ``root``; see the module docstring."""
+    root = _checked_root(name, root)
     source, folders, files, parse = _locate(name, root)
     signature = _signature(folders, files)
     cached = _read_cache(source.cache, name, signature)
@@ -469,4 +497,5 @@ def load_dataset(name: str, root: str | os.PathLike, *, check_counts: bool = Tru
     log.info("%s from %s (%s): %d train images of %d ids, %d query, %d gallery, %d junk dropped", name,
              source.dataset_dir, source.kind, counts["train_images"], counts["train_ids"], counts["query_images"],
              counts["gallery_images"], junk)
-    return Split(name, str(source.dataset_dir), train, query, gallery, counts["train_ids"], NUM_CAMS[name])
+    return Split(name, str(source.dataset_dir), train, query, gallery, counts["train_ids"], NUM_CAMS[name],
+                 signature[:16])

@@ -121,6 +121,10 @@ SYNTHETIC_SIZES: dict[str, SyntheticSize] = {
     # end-to-end tests: seconds
     "tiny": SyntheticSize(train_ids=16, test_ids=16, min_cams=2, max_cams=2,
                           train_imgs_per_cam=(1, 2), test_imgs_per_cam=(2, 2), distractors=4, junk=4),
+    # Market-1501's scale for the paper-profile rehearsal: its 751 / 750 ids, 2,798 distractors and 3,819 junk;
+    # image counts drawn near its 12,936 train / 3,368 query / 13,115 test-id gallery images
+    "market-scale": SyntheticSize(train_ids=751, test_ids=750, min_cams=3, max_cams=6,
+                                  train_imgs_per_cam=(2, 6), test_imgs_per_cam=(3, 7), distractors=2798, junk=3819),
 }
 
 
