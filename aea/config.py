@@ -12,15 +12,20 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
+
+import yaml
 
 from aea.errors import AEAError
 from aea.io import read_yaml
 from aea.names import DATASETS, LAYERS
-from kernels import EraseError, check_ratio
+from kernels import BACKENDS, EraseError, check_ratio
 
 METHODS = ("aea", "baseline1", "baseline2", "baseline3", "baseline4", "reda", "aos",
            "noerase", "randbudget")  # the last two: controls of the mechanism experiment (docs/mechanism.md)
@@ -146,7 +151,7 @@ def coerce(key: str, value: Any) -> Any:
             return int(value)
         if kind.startswith("float"):
             return float(value)
-    except ValueError:
+    except (TypeError, ValueError):  # TypeError: a list or mapping where a number belongs
         raise AEAError(f"config key {key!r} needs a {kind.split(' ')[0]}, got {value!r}") from None
     return str(value)
 
@@ -187,10 +192,18 @@ class Profile:
 
 def load_profile(name_or_path: str) -> Profile:
     """Load ``aea/profiles/<name>.yaml`` (or a path to a YAML file) merged over its ``base`` chain."""
-    raw = read_profile(profile_path(name_or_path, Path.cwd()), ())
+    path = profile_path(name_or_path, Path.cwd())
+    raw = read_profile(path, ())
     defaults = {k: coerce(k, v) for k, v in raw["defaults"].items()}
-    per_dataset = {d: {k: coerce(k, v) for k, v in (vals or {}).items()} for d, vals in raw["dataset_defaults"].items()}
-    datasets = tuple(raw.get("datasets") or DATASETS)
+    try:
+        per_dataset = {d: {k: coerce(k, v) for k, v in (vals or {}).items()}
+                       for d, vals in raw["dataset_defaults"].items()}
+        datasets = tuple(raw.get("datasets") or DATASETS)
+        seeds = tuple(int(s) for s in (raw.get("seeds") or [0]))
+        sweeps = {k: list(v) for k, v in raw["sweeps"].items()}
+    except (AttributeError, TypeError, ValueError) as e:  # a scalar where a list or mapping belongs
+        raise AEAError(f"{path}: {e} (dataset_defaults: dataset -> key: value, datasets/seeds/sweeps values: "
+                       "lists); fix the profile file") from None
     for d in (*datasets, *per_dataset):
         check_dataset(d)
     return Profile(
@@ -198,9 +211,9 @@ def load_profile(name_or_path: str) -> Profile:
         defaults=defaults,
         dataset_defaults=per_dataset,
         datasets=datasets,
-        seeds=tuple(int(s) for s in (raw.get("seeds") or [0])),
+        seeds=seeds,
         synthetic=raw.get("synthetic"),
-        sweeps={k: list(v) for k, v in raw["sweeps"].items()},
+        sweeps=sweeps,
     )
 
 
@@ -223,7 +236,7 @@ def read_profile(path: Path, children: tuple[Path, ...]) -> dict[str, Any]:
     if path.resolve() in children:
         chain = " -> ".join(str(p) for p in (*children, path.resolve()))
         raise AEAError(f"profile bases form a loop ({chain}); fix a `base:` key")
-    raw = read_yaml(path) or {}
+    raw = read_yaml_file(path, "fix the profile file") or {}
     if not isinstance(raw, dict):
         raise AEAError(f"{path}: a profile is a mapping of {', '.join(PROFILE_KEYS)}; fix the profile file")
     unknown = set(raw) - set(PROFILE_KEYS)
@@ -243,6 +256,19 @@ def read_profile(path: Path, children: tuple[Path, ...]) -> dict[str, Any]:
         for d in {**base["dataset_defaults"], **(own.get("dataset_defaults") or {})}
     }
     return merged
+
+
+def read_yaml_file(path: Path, fix: str) -> Any:
+    """``path``'s YAML; an unreadable or malformed file is one AEAError line naming it, the place and ``fix``."""
+    try:
+        return read_yaml(path)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise AEAError(f"{path} is not valid YAML ({getattr(e, 'problem', None) or type(e).__name__}{where}); "
+                       f"{fix}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise AEAError(f"cannot read {path} ({e}); {fix}") from None
 
 
 def check_dataset(name: str) -> None:
@@ -270,6 +296,29 @@ def resolve(profile: Profile, dataset: str, method: str, overrides: Mapping[str,
     return cfg
 
 
+# Ranges of numeric fields (``None`` passes where the field allows it): (test, what the value must be).
+RANGES: dict[str, tuple[Callable[[float], bool], str]] = {
+    "lr": (lambda v: v > 0, "> 0, e.g. lr=0.01"),
+    "lr_gamma": (lambda v: v > 0, "> 0, e.g. lr_gamma=0.1"),
+    "lr_decay_epoch": (lambda v: v >= 0, ">= 0 (0-based epoch of the step decay)"),
+    "momentum": (lambda v: 0 <= v < 1, "in [0, 1), e.g. momentum=0.9"),
+    "weight_decay": (lambda v: v >= 0, ">= 0, e.g. weight_decay=5e-4"),
+    "alpha1": (lambda v: v >= 0, ">= 0 (a loss weight), e.g. alpha1=1"),
+    "alpha2": (lambda v: v >= 0, ">= 0 (a loss weight), e.g. alpha2=1"),
+    "dropout": (lambda v: 0 <= v < 1, "in [0, 1), e.g. dropout=0.5"),
+    "height": (lambda v: v >= 16, ">= 16 pixels (the trunk divides it by 16), e.g. height=256"),
+    "width": (lambda v: v >= 16, ">= 16 pixels (the trunk divides it by 16), e.g. width=128"),
+    "base_width": (lambda v: v >= 1, ">= 1 (64 is torchvision's ResNet)"),
+    "embed_dim": (lambda v: v >= 1, ">= 1, e.g. embed_dim=512"),
+    "num_parts": (lambda v: v >= 1, ">= 1, e.g. num_parts=4"),
+    "max_iters_per_epoch": (lambda v: v >= 1, ">= 1, or none for whole epochs"),
+    "pad": (lambda v: v >= 0, ">= 0"),
+    "num_workers": (lambda v: v >= 0, ">= 0 (0 loads images in the main process)"),
+    "eval_batch_size": (lambda v: v >= 1, ">= 1, e.g. eval_batch_size=128"),
+    "checkpoint_every": (lambda v: v >= 1, ">= 1 (epochs between checkpoints)"),
+}
+
+
 def validate(cfg: RunConfig) -> None:
     """Refuse values that cannot make a meaningful run, each with the fix."""
     try:
@@ -290,6 +339,30 @@ def validate(cfg: RunConfig) -> None:
             raise AEAError(f"{key}={getattr(cfg, key)!r}; choose one of {', '.join(choices)}")
     if cfg.optimizer not in ("sgd", "adam"):
         raise AEAError(f"optimizer={cfg.optimizer!r}; choose sgd or adam")
+    if cfg.erase_backend not in BACKENDS:
+        raise AEAError(f"erase_backend={cfg.erase_backend!r}; choose one of {', '.join(BACKENDS)}")
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", cfg.device):
+        raise AEAError(f"device={cfg.device!r}; choose auto, cpu, cuda or cuda:N")
+    for key, kind in FIELD_TYPES.items():
+        value = getattr(cfg, key)
+        if kind.startswith("float") and not math.isfinite(value):
+            raise AEAError(f"{key}={value} is not a finite number; give a finite value")
+    for key, (ok, need) in RANGES.items():
+        value = getattr(cfg, key)
+        if value is not None and not ok(value):
+            raise AEAError(f"{key}={value} is out of range: it must be {need}")
+
+
+def read_run_config(path: Path) -> RunConfig:
+    """The RunConfig in a run's ``config.yaml``; an empty, malformed or incomplete file is one AEAError line."""
+    fix = f"the run's config is damaged: delete {path.parent} and train the run again"
+    values = read_yaml_file(path, fix)
+    if not isinstance(values, dict):
+        raise AEAError(f"{path} is empty or not a mapping of config keys; {fix}")
+    try:
+        return config_from_dict(values)
+    except TypeError as e:  # a required key (profile, dataset, method) is missing
+        raise AEAError(f"{path} is incomplete ({e}); {fix}") from None
 
 
 def config_from_dict(values: Mapping[str, Any]) -> RunConfig:
