@@ -8,6 +8,7 @@ line and exits with status 2; anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import shutil
 import sys
@@ -19,12 +20,22 @@ from aea.io import write_json
 
 log = logging.getLogger("aea")
 
+EVALUATE_KEYS = ("check_counts",)  # what `aea evaluate` may override: how the test set is loaded, not the model
+# OSErrors that are the user's to fix (a full disk, a read-only or foreign folder), printed as one line
+_NOT_WRITABLE = "fix its permissions or choose a writable --out / --out-dir"
+WRITE_ERRNOS = {errno.ENOSPC: "free disk space", errno.EDQUOT: "free disk space (quota exceeded)",
+                errno.EROFS: "choose a writable --out / --out-dir", errno.EACCES: _NOT_WRITABLE,
+                errno.EPERM: _NOT_WRITABLE}
+
 
 def set_threads(threads: int | None) -> None:
-    if threads:
-        import torch
+    if threads is None:
+        return
+    if threads < 1:
+        raise AEAError(f"--threads {threads}: give a number of CPU threads >= 1, or leave --threads out")
+    import torch
 
-        torch.set_num_threads(threads)
+    torch.set_num_threads(threads)
 
 
 def profile_overrides(profile: Profile, dataset: str, items: list[str], pretrained: str | None) -> dict:
@@ -45,6 +56,14 @@ def cmd_data(args: argparse.Namespace) -> None:
         path = make_mechanism(Path(args.root), variant=args.variant, occlusion=args.occlusion, size=args.size,
                               seed=args.seed)
         log.info("wrote mechanism data (%s, p=%g) to %s", args.variant, args.occlusion, path)
+    elif args.action == "stand-in-weights":
+        from aea.models.backbone import write_stand_in_weights
+
+        if not args.out:
+            raise AEAError("stand-in-weights needs --out FILE, e.g. --out resnet50-stand-in.pth")
+        path = write_stand_in_weights(args.out, args.arch, args.seed)
+        log.info("wrote a stand-in for torchvision's %s weights file (random values, seed %d; not ImageNet) to %s",
+                 args.arch, args.seed, path)
     elif args.action == "make-synthetic":
         for dataset in args.dataset:
             path = make_synthetic(dataset, Path(args.root), size=args.size, seed=args.seed, layout=args.layout,
@@ -64,41 +83,53 @@ def cmd_data(args: argparse.Namespace) -> None:
 
 def cmd_train(args: argparse.Namespace) -> None:
     from aea.data.datasets import load_dataset
-    from aea.train import train
+    from aea.train import check_runtime, claim_run_dir, train
 
     profile = load_profile(args.profile)
     overrides = profile_overrides(profile, args.dataset, args.overrides, args.pretrained)
     cfg = resolve(profile, args.dataset, args.method, overrides, args.seed)
-    if args.replace_changed:
-        discard_changed_run(cfg, Path(args.out))
     set_threads(args.threads)
-    split = load_dataset(cfg.dataset, data_root(cfg.data_root), check_counts=cfg.check_counts)
-    model = train(cfg, split, Path(args.out), overrides=overrides,
-                  baseline1_dir=Path(args.baseline1) if args.baseline1 else None)
-    log.info("model written to %s", model)
-    if args.evaluate:
-        evaluate_and_write(Path(args.out), split, cfg.device)
+    check_runtime(cfg)
+    with claim_run_dir(Path(args.out)):
+        split = load_dataset(cfg.dataset, data_root(cfg.data_root), check_counts=cfg.check_counts)
+        if args.replace_changed:
+            discard_changed_run(cfg, split.signature, Path(args.out))
+        model = train(cfg, split, Path(args.out), overrides=overrides,
+                      baseline1_dir=Path(args.baseline1) if args.baseline1 else None)
+        log.info("model written to %s", model)
+        if args.evaluate:
+            evaluate_and_write(Path(args.out), split, cfg.device)
 
 
-def discard_changed_run(cfg: RunConfig, out_dir: Path) -> None:
-    """``--replace-changed``: empty ``out_dir`` when it holds a run made with another config, so the run starts
-    afresh instead of being refused (the workflow passes it: an edited profile value reruns the run).
+def discard_changed_run(cfg: RunConfig, data_signature: str, out_dir: Path) -> None:
+    """``--replace-changed``: empty ``out_dir`` when it holds a run made with another config or on other data
+    (``data.json``), so the run starts afresh instead of being refused (the workflow passes it: an edited
+    profile value or regenerated data reruns the run).
 
-    ``*.log`` files are kept: the workflow's log of this very job is open in there."""
-    from aea.train import CONFIG_FILE
+    ``*.log`` files are kept (the workflow's log of this very job is open in there), and the lock file."""
+    from aea.io import read_json
+    from aea.train import CONFIG_FILE, DATA_FILE, LOCK_FILE
 
     if not (out_dir / CONFIG_FILE).is_file():
         return
     try:
-        if run_config(out_dir) == cfg:
-            return
+        same_config = run_config(out_dir) == cfg
     except AEAError:  # a config this version cannot read is another config too
-        pass
-    log.warning("%s holds a run made with another config: deleting it to start afresh", out_dir)
+        same_config = False
+    try:
+        same_data = read_json(out_dir / DATA_FILE).get("signature") == data_signature
+    except FileNotFoundError:  # a run from before runs recorded their data
+        same_data = True
+    except (OSError, ValueError, AttributeError):
+        same_data = False
+    if same_config and same_data:
+        return
+    log.warning("%s holds a run made with another %s: deleting it to start afresh", out_dir,
+                "config" if not same_config else "data")
     for entry in out_dir.iterdir():
         if entry.is_dir():
             shutil.rmtree(entry)
-        elif entry.suffix != ".log":
+        elif entry.suffix != ".log" and entry.name != LOCK_FILE:
             entry.unlink()
 
 
@@ -106,7 +137,7 @@ def evaluate_and_write(run_dir: Path, split, device: str, out: Path | None = Non
     """Evaluate the run on ``split``, metrics to ``out`` (default: the run's metrics.json)."""
     from aea.evaluate import METRICS_FILE, evaluate_run
 
-    metrics = evaluate_run(run_dir, split, device=device)
+    metrics = {**evaluate_run(run_dir, split, device=device), "data_signature": split.signature}
     out = out or run_dir / METRICS_FILE
     write_json(out, metrics)
     log.info("%s %s: rank-1 %.1f%%, mAP %.1f%% (official) / %.1f%% (non-interpolated) -> %s", metrics["dataset"],
@@ -118,21 +149,25 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     from aea.data.datasets import load_dataset
 
     cfg = run_config(Path(args.run))
+    overrides = parse_overrides(args.overrides)
+    if set(overrides) - set(EVALUATE_KEYS):
+        raise AEAError(f"aea evaluate takes only {', '.join(f'{k}=...' for k in EVALUATE_KEYS)} (the test set as "
+                       f"loaded), not {', '.join(sorted(set(overrides) - set(EVALUATE_KEYS)))}; the model's own "
+                       "settings come from its run")
     set_threads(args.threads)
     root = Path(args.data_root) if args.data_root else data_root(cfg.data_root)
-    split = load_dataset(cfg.dataset, root, check_counts=cfg.check_counts)
+    split = load_dataset(cfg.dataset, root, check_counts=overrides.get("check_counts", cfg.check_counts))
     evaluate_and_write(Path(args.run), split, args.device or cfg.device, Path(args.out) if args.out else None)
 
 
-def run_config(run_dir: Path):
+def run_config(run_dir: Path) -> RunConfig:
     """The resolved config of the run in ``run_dir``."""
-    from aea.config import config_from_dict
-    from aea.io import read_yaml
+    from aea.config import read_run_config
     from aea.train import CONFIG_FILE
 
     if not (run_dir / CONFIG_FILE).is_file():
         raise AEAError(f"{run_dir} is not a run directory (no {CONFIG_FILE}); pass the --out of `aea train`")
-    return config_from_dict(read_yaml(run_dir / CONFIG_FILE))
+    return read_run_config(run_dir / CONFIG_FILE)
 
 
 def cmd_table(args: argparse.Namespace) -> None:
@@ -164,9 +199,13 @@ def cmd_show(args: argparse.Namespace) -> None:
     from aea import show
     from aea.data.datasets import load_dataset
 
+    if args.count < 1:
+        raise AEAError(f"--count {args.count}: give the number of images to show, >= 1 (e.g. --count 8)")
     run_dir = Path(args.run)
     cfg = run_config(run_dir)
     split = load_dataset(cfg.dataset, data_root(cfg.data_root), check_counts=cfg.check_counts)
+    if not 0 <= args.query < len(split.query):
+        raise AEAError(f"--query {args.query}: {cfg.dataset} has queries 0..{len(split.query) - 1}; pick one of them")
     out = Path(args.out or run_dir / f"{args.what}.png")
     if args.what == "ranks":
         show.show_ranks(run_dir, split, out, query=args.query, device=args.device)
@@ -183,11 +222,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     data = sub.add_parser("data", help="generate synthetic datasets or check a dataset's layout and counts")
-    data.add_argument("action", choices=("make-synthetic", "make-mechanism", "check"))
+    data.add_argument("action", choices=("make-synthetic", "make-mechanism", "check", "stand-in-weights"))
     data.add_argument("--dataset", nargs="+", choices=DATASETS, default=list(DATASETS))
     data.add_argument("--root", default="data", help="data root (default: data)")
     data.add_argument("--size", default="smoke",
-                      help="synthetic size: smoke, tiny, or full (CUHK03 only: the real protocol's file lists)")
+                      help="synthetic size: smoke, tiny, market-scale (Market-1501's ids, distractors and junk), "
+                      "or full (CUHK03 only: the real protocol's file lists)")
     data.add_argument("--layout", choices=("mat", "np"), default="mat",
                       help="make-synthetic, CUHK03: the .mat release (mat) or the CUHK03-NP folders (np)")
     data.add_argument("--protocol-dir",
@@ -199,6 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--occlusion", type=float, default=0.0,
                       help="make-mechanism: probability p that a test image has one body region occluded")
     data.add_argument("--json", help="check: also write the counts to this JSON file")
+    data.add_argument("--out", help="stand-in-weights: the file to write (random weights in torchvision's format, "
+                      "for rehearsals; not ImageNet weights)")
+    data.add_argument("--arch", default="resnet50", help="stand-in-weights: the architecture (default resnet50)")
     data.add_argument("--no-check-counts", dest="check_counts", action="store_false",
                       help="check: accept a release whose image counts differ from the documented ones")
     data.set_defaults(func=cmd_data)
@@ -222,6 +265,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--run", required=True, help="run directory")
     evaluate.add_argument("--device", help="override the run's device (auto, cpu, cuda)")
     evaluate.add_argument("--threads", type=int)
+    evaluate.add_argument("overrides", nargs="*", metavar="key=value",
+                          help=f"how the test set is loaded: {', '.join(EVALUATE_KEYS)} (e.g. check_counts=false "
+                          "after deleting a broken image)")
     evaluate.add_argument("--data-root", help="evaluate on this data root's test set instead of the run's "
                           "(e.g. the same generated data with test-time occlusion)")
     evaluate.add_argument("--out", help="metrics file (default: <run>/metrics.json)")
@@ -260,6 +306,12 @@ def main(argv: list[str] | None = None) -> int:
         args.func(args)
     except AEAError as error:
         print(f"aea: error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        if error.errno not in WRITE_ERRNOS:
+            raise
+        print(f"aea: error: {error.filename or 'a file'}: {error.strerror}; {WRITE_ERRNOS[error.errno]}, then rerun "
+              "the same command (training resumes from its last checkpoint)", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("aea: interrupted; rerun the same command to resume", file=sys.stderr)

@@ -25,7 +25,12 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     os.close(fd)
     tmp_path = Path(tmp)
     try:
-        yield tmp_path
+        try:
+            yield tmp_path
+        except OSError as e:  # e.g. a full disk: name the file being written (a write to an open file names none)
+            if e.filename is None and e.errno is not None:
+                raise OSError(e.errno, e.strerror, str(path)) from e
+            raise
         os.chmod(tmp_path, 0o666 & ~current_umask())  # mkstemp makes 0600; final files get the usual mode
         os.replace(tmp_path, path)
     finally:

@@ -12,8 +12,10 @@ dropout are all re-seeded from those numbers.
 from __future__ import annotations
 
 import csv
+import fcntl
 import io
 import logging
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,12 +26,12 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from aea.config import RunConfig, config_from_dict
+from aea.config import RunConfig, config_from_dict, read_run_config
 from aea.data.datasets import Split
 from aea.data.loaders import build_test_loader, build_train_loader, preload_pixels
 from aea.erasing import EraseInput, build_erasing
 from aea.errors import AEAError
-from aea.io import atomic_path, read_yaml, write_text, write_yaml
+from aea.io import atomic_path, read_json, write_json, write_text, write_yaml
 from aea.losses import batch_hard_triplet
 from aea.methods import Method, get_method
 from aea.models.aea import TwoNetworks
@@ -44,6 +46,9 @@ LOG_FILE = "train_log.csv"
 CHECKPOINT_FILE = "checkpoint.pt"
 MODEL_FILE = "model.pt"
 STATIC_MASKS_FILE = "static_masks.npz"
+DATA_FILE = "data.json"  # the data the run trains on: dataset, root and listing signature
+LOCK_FILE = ".train.lock"  # held (flock) by the one `aea train` writing the directory
+CHECKPOINT_KEYS = ("model", "optimizer", "epoch", "log", "train_seconds")
 AUGMENT_P = 0.5  # peer_form=one_network: share of a batch's images erased (REDA's published p)
 LOG_COLUMNS = (
     "epoch", "lr", "joint", "iterations", "loss", "ce_basic", "ce_complementary", "triplet",
@@ -99,10 +104,18 @@ def load_run(run_dir: Path, device: torch.device) -> tuple[RunConfig, TwoNetwork
     if not model_path.is_file():
         raise AEAError(f"{model_path} not found: the run is not finished; "
                        f"train it first with `aea train --out {run_dir}`")
-    saved = torch.load(model_path, map_location=device, weights_only=False)
-    cfg = config_from_dict(saved["config"])
-    model = build_networks(cfg, saved["num_classes"], pretrained=None)
-    model.load_state_dict(saved["state_dict"])
+    damaged = (f"{model_path} is damaged: delete it and rerun the run's `aea train` command "
+               f"(it rewrites {MODEL_FILE} from the last checkpoint)")
+    try:
+        saved = torch.load(model_path, map_location=device, weights_only=False)
+    except Exception as e:  # truncated, overwritten or not a torch file: torch raises many types
+        raise AEAError(f"cannot read {model_path} ({type(e).__name__}); {damaged}") from None
+    try:
+        cfg = config_from_dict(saved["config"])
+        model = build_networks(cfg, saved["num_classes"], pretrained=None)
+        model.load_state_dict(saved["state_dict"])
+    except (KeyError, TypeError, RuntimeError) as e:
+        raise AEAError(f"{model_path} does not hold a whole run ({type(e).__name__}: {e}); {damaged}") from None
     record = {"overrides": saved.get("overrides", {}), "train_seconds": saved.get("train_seconds", float("nan"))}
     return cfg, place(model, device).eval(), record
 
@@ -152,10 +165,15 @@ def static_erasing(cfg: RunConfig, method: Method, split: Split, baseline1_dir: 
     if baseline1_dir is None:
         raise AEAError(f"method {method.name} needs a finished Baseline-1 run; pass --baseline1 DIR")
     b1_cfg, b1, _ = load_run(baseline1_dir, device)
-    if (b1_cfg.dataset, b1_cfg.height, b1_cfg.width, b1_cfg.arch) != (cfg.dataset, cfg.height, cfg.width, cfg.arch):
+    if b1_cfg.method != "baseline1":
+        raise AEAError(f"--baseline1 {baseline1_dir} is a {b1_cfg.method} run; pass a finished run of method "
+                       f"baseline1 (same dataset, size, arch and seed)")
+    if (b1_cfg.dataset, b1_cfg.height, b1_cfg.width, b1_cfg.arch, b1_cfg.seed) != (
+            cfg.dataset, cfg.height, cfg.width, cfg.arch, cfg.seed):
         raise AEAError(
             f"Baseline-1 run {baseline1_dir} was trained on {b1_cfg.dataset} at {b1_cfg.height}x{b1_cfg.width} with "
-            f"{b1_cfg.arch}; {method.name} needs one of {cfg.dataset} at {cfg.height}x{cfg.width} with {cfg.arch}"
+            f"{b1_cfg.arch}, seed {b1_cfg.seed}; {method.name} needs one of {cfg.dataset} at "
+            f"{cfg.height}x{cfg.width} with {cfg.arch}, seed {cfg.seed}"
         )
     net = basic_network(b1)
     batches = as_device(build_test_loader(split.train, height=cfg.height, width=cfg.width,
@@ -270,11 +288,95 @@ def _augment(method: Method, strategy, batch: dict, generator: torch.Generator) 
     return erased, device_clock(images.device) - start
 
 
+def check_runtime(cfg: RunConfig) -> None:
+    """Refuse, before any work, what this machine cannot run: the architecture, the device, the Triton erase
+    backend (``aea.config.validate`` checks the values themselves without importing torch)."""
+    from aea.models.resnet import ARCHS
+    from kernels import triton_usable
+
+    if cfg.arch not in ARCHS:
+        raise AEAError(f"arch={cfg.arch!r}; choose one of {', '.join(ARCHS)}")
+    device = pick_device(cfg.device)
+    if cfg.erase_backend == "triton" and not triton_usable(device):
+        raise AEAError(f"erase_backend=triton needs a CUDA device (device is {device}); "
+                       "use erase_backend=auto or erase_backend=reference")
+
+
+@contextmanager
+def claim_run_dir(out_dir: Path) -> Iterator[None]:
+    """Hold ``out_dir`` for one ``aea train``: a second process on the same directory is refused (``flock`` on
+    ``.train.lock``, released even when the holder is killed), and the temporary files of writes a killed run
+    cut short (``.checkpoint.pt.*.tmp``, see ``aea.io.atomic_path``) are removed."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with open(out_dir / LOCK_FILE, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise AEAError(f"another `aea train` is writing {out_dir} (it holds {out_dir / LOCK_FILE}); "
+                           "wait for it to finish, or give this run another --out") from None
+        for leftover in out_dir.glob(".*.tmp"):
+            log.info("removing %s, left by an interrupted write", leftover)
+            leftover.unlink()
+        yield
+
+
+def read_checkpoint(path: Path, device: torch.device) -> dict | None:
+    """The checkpoint at ``path``; None when there is none or it is damaged.
+
+    Checkpoints are written atomically, so a damaged one was damaged from outside (a copy cut short, a
+    disk error) and no earlier state survives it: it is set aside as ``checkpoint.pt.corrupt`` (kept for
+    inspection) and the run restarts from epoch 1, which ends in the same model as an unbroken run.
+    """
+    if not path.is_file():
+        return None
+    try:
+        state = torch.load(path, map_location=device, weights_only=False)
+        if not isinstance(state, dict) or not set(CHECKPOINT_KEYS) <= set(state):
+            raise ValueError(f"not a checkpoint with {', '.join(CHECKPOINT_KEYS)}")
+    except Exception as e:  # truncated, overwritten or not a torch file: torch raises many types
+        aside = path.with_name(path.name + ".corrupt")
+        os.replace(path, aside)
+        log.warning("%s is damaged (%s); set aside as %s, training restarts from epoch 1", path,
+                    type(e).__name__, aside)
+        return None
+    return state
+
+
+def save_atomic(obj: dict, path: Path) -> None:
+    """``torch.save`` to ``path`` atomically, through a Python file: a full disk then raises OSError (ENOSPC)
+    naming ``path`` instead of torch's bare RuntimeError from its C++ writer."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        try:
+            torch.save(obj, handle)
+        except RuntimeError as e:  # the zip writer's cleanup after a failed write can hide the OSError behind its own
+            if isinstance(e.__context__, OSError):
+                raise e.__context__ from None
+            raise
+
+
+def check_run_data(split: Split, out_dir: Path) -> None:
+    """Record the data the run trains on in ``data.json`` (dataset, root, listing signature); refuse to resume
+    a run on data that changed since it started (regenerated, re-extracted, edited)."""
+    record = {"dataset": split.name, "root": split.root, "signature": split.signature}
+    path = out_dir / DATA_FILE
+    if path.is_file():
+        try:
+            before = read_json(path).get("signature")
+        except (OSError, ValueError, AttributeError):
+            before = None
+        if before != split.signature:
+            raise AEAError(f"{out_dir} was trained on other data (signature {before} in {path}, now "
+                           f"{split.signature} for {split.root}); delete {out_dir} (or pass --replace-changed) "
+                           "to train it afresh on this data")
+    else:
+        write_json(path, record)
+
+
 def check_run_dir(cfg: RunConfig, out_dir: Path) -> None:
     """Refuse to mix two configs in one run directory; write config.yaml on first use."""
     config_path = out_dir / CONFIG_FILE
     if config_path.is_file():
-        existing = config_from_dict(read_yaml(config_path))
+        existing = read_run_config(config_path)
         if existing != cfg:
             diff = {k: (v, cfg.to_dict()[k]) for k, v in existing.to_dict().items() if cfg.to_dict()[k] != v}
             raise AEAError(
@@ -301,9 +403,11 @@ def train(cfg: RunConfig, split: Split, out_dir: Path, *, overrides: dict | None
     ``stop_after_epoch`` ends the run early after that epoch (0-based), as a kill would, for tests.
     Returns the path of the final ``model.pt``.
     """
+    check_runtime(cfg)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     check_run_dir(cfg, out_dir)
+    check_run_data(split, out_dir)
     model_path = out_dir / MODEL_FILE
     if model_path.is_file():
         log.info("%s already finished; nothing to do", out_dir)
@@ -316,8 +420,8 @@ def train(cfg: RunConfig, split: Split, out_dir: Path, *, overrides: dict | None
     rows: list[dict] = []
     start_epoch, seconds_before = 0, 0.0
     checkpoint_path = out_dir / CHECKPOINT_FILE
-    if checkpoint_path.is_file():
-        state = torch.load(checkpoint_path, map_location=device, weights_only=False)
+    state = read_checkpoint(checkpoint_path, device)
+    if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         rows, start_epoch, seconds_before = state["log"], state["epoch"] + 1, state["train_seconds"]
@@ -365,13 +469,11 @@ def train(cfg: RunConfig, split: Split, out_dir: Path, *, overrides: dict | None
         write_log(out_dir / LOG_FILE, rows)
         log.info("epoch %d/%d loss %.4f (%.1fs)", epoch + 1, cfg.epochs, rows[-1]["loss"], rows[-1]["seconds"])
         if (epoch + 1) % cfg.checkpoint_every == 0 or epoch + 1 == cfg.epochs:
-            with atomic_path(checkpoint_path) as tmp:
-                torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
-                            "log": rows, "train_seconds": seconds_before + time.perf_counter() - started}, tmp)
+            save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
+                         "log": rows, "train_seconds": seconds_before + time.perf_counter() - started}, checkpoint_path)
         if stop_after_epoch is not None and epoch >= stop_after_epoch and epoch + 1 < cfg.epochs:
             return checkpoint_path
     train_seconds = seconds_before + time.perf_counter() - started
-    with atomic_path(model_path) as tmp:
-        torch.save({"config": cfg.to_dict(), "overrides": dict(overrides or {}), "num_classes": split.num_train_pids,
-                    "state_dict": model.state_dict(), "train_seconds": train_seconds}, tmp)
+    save_atomic({"config": cfg.to_dict(), "overrides": dict(overrides or {}), "num_classes": split.num_train_pids,
+                 "state_dict": model.state_dict(), "train_seconds": train_seconds}, model_path)
     return model_path

@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from aea.errors import AEAError
+from aea.io import atomic_path
 from aea.models.resnet import ARCHS, TORCHVISION_WIDTH, ResNet
 from aea.names import LAYERS
 
@@ -92,7 +93,25 @@ def _load_imagenet(net: ResNet, arch: str, path: Path) -> None:
             f"({len(unexpected)}), wrong shape {wrong_shape[:3]} ({len(wrong_shape)}); give the torchvision {arch} file"
         )
     net.load_state_dict(state, strict=False)
-    log.info("loaded %d ImageNet tensors for %s from %s (fc ignored, none missing)", len(state), arch, path)
+    log.info("loaded %d pretrained tensors for %s from %s (fc ignored, none missing)", len(state), arch, path)
+
+
+def write_stand_in_weights(path: str | os.PathLike, arch: str = "resnet50", seed: int = 0) -> Path:
+    """Write a stand-in for torchvision's ``arch`` weights file: the same keys and shapes (1000-way fc
+    included), RANDOM values from ``seed``. Not ImageNet weights: it exercises the loading path
+    (``resolve_pretrained`` / ``_load_imagenet``) and the paper profile's sizes where the real file is absent."""
+    if arch not in WEIGHT_FILES:
+        raise AEAError(f"torchvision publishes no weights file for {arch}; choose one of {', '.join(WEIGHT_FILES)}")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = ResNet(arch)
+        state = dict(net.state_dict())
+        state["fc.weight"] = torch.randn(1000, net.channels["conv5"]) * 0.01
+        state["fc.bias"] = torch.zeros(1000)
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+    return path
 
 
 class Backbone(nn.Module):
