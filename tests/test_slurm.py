@@ -1,0 +1,166 @@
+"""The workflow on a real SLURM cluster: a single node on loopback (workflow/scripts/slurm-local.sh), the shipped
+profile (workflow/profiles/slurm) with README's overrides for a CPU-only cluster.
+
+The cluster tests carry the `slurm` marker and are left out of the default `pytest` run: they need root (the
+script installs Debian's SLURM packages when missing and starts the daemons). CI runs them after the main suite:
+`pytest -m slurm`. The parse test has no marker: it is cheap and guards every job's start-up on a cluster.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SCRIPT = REPO / "workflow/scripts/slurm-local.sh"
+SNAKEMAKE = shutil.which("snakemake") or str(Path(sys.executable).parent / "snakemake")
+TABLE2 = "results/profiles/tiny/table2.csv"  # the tiny profile is not the default: its tables go here
+RUNS = "results/runs/tiny"
+LOCAL = ["--cores", "2", "--config", "profile=tiny", "train_threads=1"]
+# README's command for a CPU-only cluster: the shipped profile, then what a CPU-only node needs.
+ON_SLURM = ["--workflow-profile", "workflow/profiles/slurm", "--config", "profile=tiny", "train_threads=1",
+            "gpus_per_run=0", "--set-resources", "train:mem_mb=2000", "--slurm-init-seconds-before-status-checks",
+            "2"]
+KILLED = ("market1501", "aea", 0)  # the training the scancel test kills: AEA, two networks, the longest epochs
+
+# Runs `snakemake -n` in a fresh interpreter that records the first import of torch (and who made it).
+PARSE_WITHOUT_TORCH = """
+import sys, traceback
+class Watch:
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" and "torch_stack" not in globals():
+            stack = traceback.format_stack()
+            globals()["torch_stack"] = "".join(frame for frame in stack if "importlib._bootstrap" not in frame)
+        return None
+sys.meta_path.insert(0, Watch())
+from snakemake.cli import main
+sys.argv = ["snakemake", *sys.argv[1:]]
+try:
+    main()
+finally:
+    print("TORCH IMPORTED:\\n" + globals()["torch_stack"] if "torch" in sys.modules else "TORCH NOT IMPORTED")
+"""
+
+
+def copy_workflow(clone: Path) -> Path:
+    """The workflow as a user's clone has it, without anyone's results (results/paper ships with the code)."""
+    (clone / "results").mkdir(parents=True)
+    shutil.copy(REPO / "Snakefile", clone)
+    shutil.copytree(REPO / "workflow", clone / "workflow", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(REPO / "results/paper", clone / "results/paper")
+    return clone
+
+
+def workflow_env(data: Path) -> dict[str, str]:
+    env = {**os.environ, "AEA_DATA": str(data)}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"  # the `aea` of this install
+    return env
+
+
+def snakemake(clone: Path, args: list[str], timeout: int = 900) -> subprocess.CompletedProcess:
+    return subprocess.run([SNAKEMAKE, *args, "--", TABLE2], cwd=clone, env=workflow_env(clone.parent / "data"),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_parsing_the_workflow_does_not_import_torch(tmp_path):
+    """Every SLURM job starts Snakemake twice (sbatch, then srun) and each start parses the workflow: it must not
+    pay for importing torch (about 1.5 s each time); `aea train` imports it in its own process."""
+    clone = copy_workflow(tmp_path / "clone")
+    done = subprocess.run([sys.executable, "-c", PARSE_WITHOUT_TORCH, "-n", "--cores", "1", "--config",
+                           "profile=tiny", "--", TABLE2], cwd=clone, env=workflow_env(tmp_path / "data"),
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "train" in done.stdout + done.stderr  # the dry run did plan the trainings
+    assert "TORCH NOT IMPORTED" in done.stdout, done.stdout[-4000:]
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """The loopback cluster: started (installing SLURM if needed) unless one is up; stopped only if started here."""
+    was_up = "node: idle" in subprocess.run([SCRIPT, "status"], capture_output=True, text=True).stdout
+    started = time.perf_counter()
+    done = subprocess.run([SCRIPT, "up"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, f"slurm-local.sh up failed (it needs root):\n{done.stderr[-3000:]}"
+    print(f"cluster up in {time.perf_counter() - started:.1f} s (already up: {was_up})")
+    yield
+    if not was_up:
+        subprocess.run([SCRIPT, "down"], check=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def runs(cluster, tmp_path_factory) -> tuple[Path, Path]:
+    """Tiny Table 2 twice, one run after the other on the same machine: locally, then through SLURM; both clones
+    share one data root (made by the local run), as a cluster's shared storage would hold it."""
+    root = tmp_path_factory.mktemp("slurm")
+    local, on_slurm = copy_workflow(root / "local"), copy_workflow(root / "on slurm")
+    for clone, args in ((local, LOCAL), (on_slurm, ON_SLURM)):
+        started = time.perf_counter()
+        done = snakemake(clone, args)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
+        print(f"{clone.name}: tiny table2 in {time.perf_counter() - started:.1f} s")
+    return local, on_slurm
+
+
+@pytest.mark.slurm
+def test_table2_through_slurm_equals_the_local_run(runs):
+    local, on_slurm = runs
+    assert (on_slurm / TABLE2).read_bytes() == (local / TABLE2).read_bytes()
+    logs = list((on_slurm / ".snakemake/slurm_logs/rule_train").rglob("*.log"))
+    trained = list((on_slurm / RUNS).glob("*/*/seed*/model.pt"))
+    assert len(trained) == 20 and not logs  # every training ran as a SLURM job; successful jobs' logs are removed
+
+
+def training_log(run: Path) -> list[dict]:
+    """train_log.csv without its timings: one row per epoch (losses, accuracies, learning rate)."""
+    with open(run / "train_log.csv", newline="") as f:
+        return [{k: v for k, v in row.items() if not k.endswith("seconds")} for row in csv.DictReader(f)]
+
+
+def running_train_jobs() -> list[str]:
+    out = subprocess.run(["squeue", "-h", "-t", "RUNNING", "-o", "%i %k"], capture_output=True, text=True,
+                         check=True).stdout
+    return [line.split()[0] for line in out.splitlines() if " rule_train" in line]
+
+
+@pytest.mark.slurm
+def test_a_cancelled_training_resumes_from_its_checkpoint(runs):
+    """scancel one training once it has checkpointed: Snakemake's retry (the profile's retries) resubmits it, the
+    run resumes from the checkpoint, and the table is still byte-identical to the local run's."""
+    local, on_slurm = runs
+    dataset, method, seed = KILLED
+    run = on_slurm / RUNS / dataset / method / f"seed{seed}"
+    before = training_log(run)
+    epochs = len(before)
+    shutil.rmtree(run)  # the run must train again, in a job of its own
+    job = subprocess.Popen([SNAKEMAKE, *ON_SLURM, "--", TABLE2], cwd=on_slurm,
+                           env=workflow_env(on_slurm.parent / "data"), stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not (run / "checkpoint.pt").is_file():  # the first epoch is done and saved
+            assert job.poll() is None and time.monotonic() < deadline, "the training never checkpointed"
+            time.sleep(0.02)
+        jobs = running_train_jobs()
+        subprocess.run(["scancel", *jobs], check=True)
+        output, _ = job.communicate(timeout=600)
+    finally:
+        if job.poll() is None:
+            job.kill()
+    assert len(jobs) == 1, f"expected the one training job to be running, squeue shows {jobs}"
+    assert job.returncode == 0, output[-5000:]
+    assert f"SLURM-job '{jobs[0]}' failed, SLURM status is: 'CANCELLED'" in output, output[-5000:]
+    resumed = re.findall(rf"resuming {re.escape(str(run.relative_to(on_slurm)))} from epoch (\d+)",
+                         (run / "train.log").read_text())
+    assert len(resumed) == 1 and 1 <= int(resumed[0]) <= epochs, (run / "train.log").read_text()
+    print(f"job {jobs[0]} cancelled; the retry resumed from epoch {resumed[0]} of {epochs}")
+    # The epochs before the kill come from the checkpoint, the others were trained again: all as in the first run.
+    assert training_log(run) == before
+    assert (on_slurm / TABLE2).read_bytes() == (local / TABLE2).read_bytes()
