@@ -227,20 +227,55 @@ def test_an_edited_profile_value_reruns_exactly_the_runs_it_changes(clone, tmp_p
     assert model_times(clone, "market1501") == market_before
 
 
-def test_replace_changed_empties_only_a_run_directory_of_another_config(tmp_path):
+def test_replace_changed_empties_only_a_run_directory_of_another_config_or_data(tmp_path):
     from aea.cli import discard_changed_run
-    from aea.io import write_yaml
+    from aea.io import write_json, write_yaml
+    from aea.train import DATA_FILE
 
     cfg = resolve(TINY, "market1501", "aea", {}, 0)
     run = tmp_path / "run"
     (run / "sub").mkdir(parents=True)
-    write_yaml(run / "config.yaml", cfg.to_dict())
-    (run / "checkpoint.pt").write_bytes(b"state")
-    (run / "train.log").write_text("the workflow's log, open while aea train runs")
-    discard_changed_run(cfg, run)  # same config: a resume, nothing deleted
-    assert sorted(p.name for p in run.iterdir()) == ["checkpoint.pt", "config.yaml", "sub", "train.log"]
-    discard_changed_run(resolve(TINY, "market1501", "aea", {"lr": 2 * cfg.lr}, 0), run)
+    kept = ["checkpoint.pt", "config.yaml", "sub", "train.log"]
+
+    def fill():
+        write_yaml(run / "config.yaml", cfg.to_dict())
+        (run / "checkpoint.pt").write_bytes(b"state")
+        (run / "train.log").write_text("the workflow's log, open while aea train runs")
+
+    fill()
+    discard_changed_run(cfg, "data-a", run)  # same config, data not recorded (an older run): a resume
+    assert sorted(p.name for p in run.iterdir()) == kept
+    write_json(run / DATA_FILE, {"signature": "data-a"})
+    discard_changed_run(cfg, "data-a", run)  # same config, same data: a resume
+    assert sorted(p.name for p in run.iterdir()) == sorted([*kept, DATA_FILE])
+    discard_changed_run(cfg, "data-b", run)  # regenerated data
+    assert [p.name for p in run.iterdir()] == ["train.log"]
+    fill()
+    discard_changed_run(resolve(TINY, "market1501", "aea", {"lr": 2 * cfg.lr}, 0), "data-a", run)
     assert [p.name for p in run.iterdir()] == ["train.log"]
     write_yaml(run / "config.yaml", {**cfg.to_dict(), "colour": "red"})  # written by another version of aea
-    discard_changed_run(cfg, run)
+    discard_changed_run(cfg, "data-a", run)
     assert [p.name for p in run.iterdir()] == ["train.log"]
+
+
+def test_real_data_edited_in_place_reruns_its_check_and_so_its_runs(tmp_path):
+    """On real (not generated) data the listing's signature is a param of the dataset's check, which every
+    training of that dataset takes as input: a file rewritten in place reruns the check, nothing else does."""
+    work, data = tmp_path / "my clone ü", tmp_path / "data dir ü"
+    work.mkdir()
+    made = subprocess.run([str(Path(sys.executable).parent / "aea"), "data", "make-synthetic", "--dataset",
+                           "market1501", "--size", "tiny", "--root", str(data)], capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr[-2000:]
+    profile = tmp_path / "real.yaml"
+    profile.write_text("base: tiny\nprofile: real\nsynthetic: null\ndatasets: [market1501]\n"
+                       "defaults: {check_counts: false}\n")  # generated counts are not the release's
+    check = ["--snakefile", str(REPO / "Snakefile"), "--config", f"profile={profile}", "--",
+             "results/runs/real/data/market1501.json"]
+    assert snakemake(work, *check).returncode == 0
+    assert "Nothing to be done" in snakemake(work, "-n", *check).stdout
+    image = next(data.rglob("*.jpg"))
+    os.utime(image, ns=(image.stat().st_atime_ns, image.stat().st_mtime_ns + 10**9))  # rewritten, same bytes
+    dry = snakemake(work, "-n", *check)
+    assert "rule check_dataset" in dry.stdout and "Params have changed" in dry.stdout
+    assert snakemake(work, *check).returncode == 0
+    assert "Nothing to be done" in snakemake(work, "-n", *check).stdout

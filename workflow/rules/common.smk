@@ -7,6 +7,7 @@ from snakemake.exceptions import WorkflowError
 
 from aea import tables as T
 from aea.config import DATASETS, data_root, load_profile, parse_run_name, resolve, run_name
+from aea.errors import AEAError
 from aea.io import read_yaml
 from aea.methods import get_method
 
@@ -44,6 +45,20 @@ def dataset_source(wildcards):
     if PROFILE.synthetic:
         return f"{DATA_ROOT}/.aea/{RELEASE[wildcards.dataset]}.{PROFILE.synthetic}.done"
     return []
+
+
+def data_version(wildcards):
+    """Real data: the signature of the dataset's listing (names, sizes, mtimes), so data replaced or edited in
+    place reruns its check and every run on it. Generated data: none (its marker is the check's input; it does
+    not exist yet when the first DAG is built). Data that cannot be read yet is left to the check to report."""
+    if PROFILE.synthetic:
+        return None
+    from aea.data.datasets import data_signature  # h5py, scipy, PIL: only profiles on real data pay the import
+
+    try:
+        return data_signature(wildcards.dataset, DATA_ROOT)
+    except AEAError:
+        return "unreadable"
 
 
 def run_dir(dataset, name, seed):

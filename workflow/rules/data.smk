@@ -1,5 +1,7 @@
 # Datasets: generated in the real on-disk formats for synthetic profiles (smoke, tiny), checked for
-# layout and counts in every profile before any training starts.
+# layout and counts in every profile before any training starts. Every training takes its dataset's check
+# as input, so whatever reruns the check reruns the runs on that data: for generated data its marker, for
+# real data the signature of its listing (a param of the check).
 
 DATA_ROOT = str(data_root(PROFILE.defaults.get("data_root", "data")))
 CHECK_COUNTS = [] if PROFILE.defaults.get("check_counts", True) else ["--no-check-counts"]
@@ -30,6 +32,7 @@ rule check_dataset:
     params:
         root=DATA_ROOT,
         counts=CHECK_COUNTS,
+        data=data_version,
     conda:
         ENV
     shell:
