@@ -23,9 +23,10 @@ log = logging.getLogger("aea")
 EVALUATE_KEYS = ("check_counts",)  # what `aea evaluate` may override: how the test set is loaded, not the model
 # OSErrors that are the user's to fix (a full disk, a read-only or foreign folder), printed as one line
 _NOT_WRITABLE = "fix its permissions or choose a writable --out / --out-dir"
-WRITE_ERRNOS = {errno.ENOSPC: "free disk space", errno.EDQUOT: "free disk space (quota exceeded)",
-                errno.EROFS: "choose a writable --out / --out-dir", errno.EACCES: _NOT_WRITABLE,
-                errno.EPERM: _NOT_WRITABLE}
+_RERUN = "then rerun the same command (a training resumes from its last checkpoint)"
+WRITE_ERRNOS = {errno.ENOSPC: f"free disk space, {_RERUN}", errno.EDQUOT: f"free disk space (quota exceeded), {_RERUN}",
+                errno.EROFS: "the file system is read-only: choose a writable --out / --out-dir",
+                errno.EACCES: _NOT_WRITABLE, errno.EPERM: _NOT_WRITABLE}
 
 
 def set_threads(threads: int | None) -> None:
@@ -310,8 +311,8 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as error:
         if error.errno not in WRITE_ERRNOS:
             raise
-        print(f"aea: error: {error.filename or 'a file'}: {error.strerror}; {WRITE_ERRNOS[error.errno]}, then rerun "
-              "the same command (training resumes from its last checkpoint)", file=sys.stderr)
+        print(f"aea: error: {error.filename or 'a file'}: {error.strerror}; {WRITE_ERRNOS[error.errno]}",
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("aea: interrupted; rerun the same command to resume", file=sys.stderr)

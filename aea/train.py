@@ -7,6 +7,12 @@ resumes from its checkpoint and ends bit-identical (on CPU) to a run that was
 never interrupted, because every random draw is a pure function of
 (seed, epoch, iteration): the sampler, the augmentation, the erasing and the
 dropout are all re-seeded from those numbers.
+
+It also holds ``data.json`` (the data trained on; a resume on changed data is
+refused) and ``.train.lock`` (``aea train`` holds it: a second one on the same
+directory is refused).  A damaged ``checkpoint.pt`` is set aside as
+``checkpoint.pt.corrupt`` and the run restarts from epoch 1; temp files of
+writes a kill cut short are removed at the next start.
 """
 
 from __future__ import annotations

@@ -316,3 +316,17 @@ def test_compare_with_a_non_numeric_cell_in_our_table_is_one_line(capsys, tmp_pa
     table.write_text("\n".join([lines[0], ",".join(cells), *lines[2:]]) + "\n")
     message = one_line_error(capsys, ["compare", "table2", "--out-dir", str(out), "--paper-dir", str(PAPER_DIR)])
     assert str(table) in message and "abc" in message
+
+
+def test_read_only_file_system_names_the_file_not_its_temporary(capsys, tmp_path, tiny_root, monkeypatch):
+    import tempfile
+
+    def mkstemp(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system", str(tmp_path / ".counts.json.x1y2.tmp"))
+
+    monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+    target = tmp_path / "counts.json"
+    message = one_line_error(capsys, ["data", "check", "--dataset", "market1501", "--root", str(tiny_root),
+                                      "--json", str(target)])
+    assert message == (f"aea: error: {target}: Read-only file system; the file system is read-only: "
+                       "choose a writable --out / --out-dir")
