@@ -56,3 +56,5 @@ rule all:
 include: "workflow/rules/data.smk"
 include: "workflow/rules/runs.smk"
 include: "workflow/rules/tables.smk"
+include: "workflow/rules/mechanism_common.smk"
+include: "workflow/rules/mechanism.smk"
