@@ -85,7 +85,8 @@ def test_parsing_the_workflow_does_not_import_torch(tmp_path):
 @pytest.fixture(scope="module")
 def cluster():
     """The loopback cluster: started (installing SLURM if needed) unless one is up; stopped only if started here."""
-    was_up = "node: idle" in subprocess.run([SCRIPT, "status"], capture_output=True, text=True).stdout
+    status = subprocess.run([SCRIPT, "status"], capture_output=True, text=True).stdout
+    was_up = re.search(r"^slurmctld: \d+$", status, re.MULTILINE) is not None
     started = time.perf_counter()
     done = subprocess.run([SCRIPT, "up"], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, f"slurm-local.sh up failed (it needs root):\n{done.stderr[-3000:]}"
@@ -124,10 +125,11 @@ def training_log(run: Path) -> list[dict]:
         return [{k: v for k, v in row.items() if not k.endswith("seconds")} for row in csv.DictReader(f)]
 
 
-def running_train_jobs() -> list[str]:
+def running_jobs(comment: str) -> list[str]:
+    """The ids of the running SLURM jobs with this comment (the plugin's: rule_<rule>_wildcards_<values>)."""
     out = subprocess.run(["squeue", "-h", "-t", "RUNNING", "-o", "%i %k"], capture_output=True, text=True,
                          check=True).stdout
-    return [line.split()[0] for line in out.splitlines() if " rule_train" in line]
+    return [job for job, job_comment in (line.split(maxsplit=1) for line in out.splitlines()) if job_comment == comment]
 
 
 @pytest.mark.slurm
@@ -139,7 +141,8 @@ def test_a_cancelled_training_resumes_from_its_checkpoint(runs):
     run = on_slurm / RUNS / dataset / method / f"seed{seed}"
     before = training_log(run)
     epochs = len(before)
-    shutil.rmtree(run)  # the run must train again, in a job of its own
+    shutil.rmtree(run)  # the run must train again, in a job of its own (with no checkpoint left)
+    (on_slurm / TABLE2).unlink()  # Snakemake remakes a deleted input only for an output that needs remaking
     job = subprocess.Popen([SNAKEMAKE, *ON_SLURM, "--", TABLE2], cwd=on_slurm,
                            env=workflow_env(on_slurm.parent / "data"), stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, text=True)
@@ -148,13 +151,13 @@ def test_a_cancelled_training_resumes_from_its_checkpoint(runs):
         while not (run / "checkpoint.pt").is_file():  # the first epoch is done and saved
             assert job.poll() is None and time.monotonic() < deadline, "the training never checkpointed"
             time.sleep(0.02)
-        jobs = running_train_jobs()
+        jobs = running_jobs(f"rule_train_wildcards_{dataset}_{method}_{seed}")
         subprocess.run(["scancel", *jobs], check=True)
         output, _ = job.communicate(timeout=600)
     finally:
         if job.poll() is None:
             job.kill()
-    assert len(jobs) == 1, f"expected the one training job to be running, squeue shows {jobs}"
+    assert len(jobs) == 1, f"expected the training's one job to be running, squeue shows {jobs}"
     assert job.returncode == 0, output[-5000:]
     assert f"SLURM-job '{jobs[0]}' failed, SLURM status is: 'CANCELLED'" in output, output[-5000:]
     resumed = re.findall(rf"resuming {re.escape(str(run.relative_to(on_slurm)))} from epoch (\d+)",

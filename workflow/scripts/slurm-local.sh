@@ -42,9 +42,9 @@ install_packages() {
 # The pid recorded for a daemon, if that process is still the daemon (a recycled pid is not ours).
 live_pid() {
     local name=$1 pid
-    pid=$(sed -n "s/^$name //p" "$PIDS" 2>/dev/null || true)
-    [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q "$name" \
-        && grep -q "$STATE" "/proc/$pid/cmdline" && echo "$pid"
+    pid=$(sed -n "s/^$name //p" "$PIDS" 2>/dev/null | tail -n 1 || true)
+    [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] && grep -qa "$name" "/proc/$pid/cmdline" \
+        && grep -qa "$STATE" "/proc/$pid/cmdline" && echo "$pid"
     return 0
 }
 
@@ -135,6 +135,9 @@ up() {
     fi
     install_packages
     [ "$(id -u)" = 0 ] || die "starting the daemons needs root (they run as root on this one node)"
+    if [ -z "$(live_pid munged)$(live_pid slurmctld)$(live_pid slurmd)" ]; then
+        : >"$PIDS"  # pids of an earlier cluster that is gone (a reboot, a kill) are nobody's now
+    fi
     [ -n "$(live_pid slurmctld)" ] || write_config
     link_config
     start_munge
@@ -177,8 +180,10 @@ down() {
 }
 
 status() {
+    local pid
     for name in munged slurmctld slurmd; do
-        echo "$name: $(live_pid "$name" | sed 's/^$/not running/')"
+        pid=$(live_pid "$name")
+        echo "$name: ${pid:-not running}"
     done
     echo "node: $(node_state)"
 }
