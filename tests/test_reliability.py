@@ -23,7 +23,7 @@ from aea.data.datasets import data_signature, load_dataset
 sys.path.insert(0, str(Path(__file__).parent))
 from test_tables import PAPER_DIR, metrics  # noqa: E402  (hand-made metrics.json of the table tests)
 
-TINY = ["--dataset", "market1501", "--profile", "tiny", "--threads", "1"]
+TINY = ["--dataset", "market1501", "--profile", "tiny"]  # no --threads: in-process it would stay set for later tests
 
 
 def one_line_error(capsys, argv: list[str]) -> str:
