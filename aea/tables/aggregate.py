@@ -170,10 +170,24 @@ def write_table(df: pd.DataFrame, out_csv: str | Path, provenance: Mapping[str, 
     write_json(provenance_path(out_csv), dict(provenance))
 
 
+NUMERIC_COLUMNS = ("mean", "std", "min", "max", "paper", "ours", "delta", "value", "n_seeds")
+
+
 def read_table(path: str | Path) -> pd.DataFrame:
-    """A table CSV written by ``write_table``/``write_diff`` (key columns kept as text)."""
-    return pd.read_csv(path, dtype={c: str for c in KEY_COLUMNS + ["seeds", "run_name", "profile"]},
-                       keep_default_na=False, na_values={c: [""] for c in ("mean", "std", "min", "max", "paper",
-                                                                          "ours", "delta", "value")})
+    """A table CSV written by ``write_table``/``write_diff`` (key columns kept as text, numbers checked)."""
+    try:
+        df = pd.read_csv(path, dtype={c: str for c in KEY_COLUMNS + ["seeds", "run_name", "profile"]},
+                         keep_default_na=False, na_values={c: [""] for c in NUMERIC_COLUMNS})
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise AEAError(f"{path} is not a table CSV ({type(exc).__name__}); rebuild it with its workflow target") \
+            from None
+    for column in (c for c in NUMERIC_COLUMNS if c in df.columns):
+        values = pd.to_numeric(df[column], errors="coerce")
+        bad = df[column][values.isna() & df[column].notna()]
+        if len(bad):
+            raise AEAError(f"{path} row {bad.index[0] + 2}: {column} {bad.iloc[0]!r} is not a number; rebuild the "
+                           "table with its workflow target (or fix the cell)")
+        df[column] = values
+    return df
 
 
