@@ -95,6 +95,9 @@ class SyntheticSize:
     distractors: int = 0
     junk: int = 0
     occlusion: float = DEFAULT_OCCLUSION
+    # exact (train, query, gallery) image counts, gallery counting distractors but not junk: the drawn
+    # per-camera counts are then nudged to them (a release's documented counts, e.g. Market-1501's)
+    image_totals: tuple[int, int, int] | None = None
 
     def __post_init__(self) -> None:
         ok = (
@@ -121,10 +124,11 @@ SYNTHETIC_SIZES: dict[str, SyntheticSize] = {
     # end-to-end tests: seconds
     "tiny": SyntheticSize(train_ids=16, test_ids=16, min_cams=2, max_cams=2,
                           train_imgs_per_cam=(1, 2), test_imgs_per_cam=(2, 2), distractors=4, junk=4),
-    # Market-1501's scale for the paper-profile rehearsal: its 751 / 750 ids, 2,798 distractors and 3,819 junk;
-    # image counts drawn near its 12,936 train / 3,368 query / 13,115 test-id gallery images
+    # Market-1501's scale for the paper-profile rehearsal: its 751 / 750 ids, 2,798 distractors, 3,819 junk and
+    # exactly its 12,936 train / 3,368 query / 15,913 gallery images (the count check passes with check_counts on)
     "market-scale": SyntheticSize(train_ids=751, test_ids=750, min_cams=3, max_cams=6,
-                                  train_imgs_per_cam=(2, 6), test_imgs_per_cam=(3, 7), distractors=2798, junk=3819),
+                                  train_imgs_per_cam=(2, 6), test_imgs_per_cam=(3, 7), distractors=2798, junk=3819,
+                                  image_totals=(12936, 3368, 15913)),
 }
 
 
@@ -428,6 +432,9 @@ def _folder_plan(name: str, size: SyntheticSize, num_cams: int, seed: int) -> tu
         else:
             for cam in cameras(2):
                 add(gallery, pids[i], i, cam)
+    if size.image_totals is not None:
+        train_total, query_total, gallery_total = size.image_totals
+        shots = _fit_totals(shots, rng, num_cams, (train_total, query_total, gallery_total - size.distractors))
     if name == "market1501":
         for _ in range(size.junk):  # badly cropped detections of test people: zero influence on the metrics
             side = rng.choice([-1.0, 1.0], size=2)
@@ -438,6 +445,65 @@ def _folder_plan(name: str, size: SyntheticSize, num_cams: int, seed: int) -> tu
             add(gallery, 0, who, rng.integers(num_cams),
                 shift=(float(rng.uniform(-24, 24)), float(rng.uniform(-40, 40))), zoom=float(rng.uniform(1.2, 1.6)))
     return identities, shots
+
+
+def _fit_totals(shots: list[_Shot], rng: np.random.Generator, num_cams: int,
+                totals: tuple[int, int, int]) -> list[_Shot]:
+    """Shots nudged to exactly ``totals`` = (train, query, gallery of the test identities) images.
+
+    Train: images added to or removed from random (identity, camera) cells, each keeping one. Query: a test
+    identity gains a camera (its query and one gallery image) or loses one of its cameras, keeping two, so
+    every query keeps a match in another camera. Gallery: images added to or removed from random test
+    cells, each keeping one. Keys are renumbered afterwards (they seed the images).
+    """
+    train, query, gallery = (SPLIT_FOLDERS[k] for k in ("train", "query", "gallery"))
+    cells: dict[tuple[str, int, int], list[_Shot]] = {}
+    for shot in shots:
+        cells.setdefault(("train" if shot.folder == train else "test", shot.identity, shot.cam), []).append(shot)
+
+    def pick(keys: list) -> tuple:
+        return keys[int(rng.integers(len(keys)))]
+
+    def count(kind: str, folder: str) -> int:
+        return sum(s.folder == folder for k, v in cells.items() if k[0] == kind for s in v)
+
+    def like(shot: _Shot, folder: str, cam: int | None = None) -> _Shot:
+        return _Shot(folder, shot.pid, shot.identity, shot.cam if cam is None else cam, -1)
+
+    for kind, folder, target in (("train", train, totals[0]), ("test", query, totals[1]),
+                                 ("test", gallery, totals[2])):
+        diff = target - count(kind, folder)
+        keys = sorted(k for k in cells if k[0] == kind)
+        cams: dict[int, list[int]] = {}
+        for _, identity, cam in keys:
+            cams.setdefault(identity, []).append(cam)
+        while diff > 0 and folder == query:  # a test identity seen by one more camera
+            identity = pick(sorted(i for i, c in cams.items() if len(c) < num_cams))
+            cam = pick(sorted(set(range(num_cams)) - set(cams[identity])))
+            first = cells[("test", identity, cams[identity][0])][0]
+            cells[("test", identity, cam)] = [like(first, query, cam), like(first, gallery, cam)]
+            cams[identity].append(cam)
+            diff -= 1
+        identities = sorted(cams)
+        while diff < 0 and folder == query:  # ... or by one fewer, keeping two
+            identity = pick(identities)
+            if len(cams[identity]) <= 2:
+                continue
+            cam = pick(sorted(cams[identity]))
+            del cells[("test", identity, cam)]
+            cams[identity].remove(cam)
+            diff += 1
+        while diff > 0:
+            key = pick(keys)
+            cells[key].append(like(cells[key][0], folder))
+            diff -= 1
+        while diff < 0:
+            members = cells[pick(keys)]
+            if sum(s.folder == folder for s in members) > 1:
+                members.pop(max(i for i, s in enumerate(members) if s.folder == folder))
+                diff += 1
+    fitted = [s for k in sorted(cells) for s in cells[k]]
+    return [_Shot(s.folder, s.pid, s.identity, s.cam, key, s.shift, s.zoom) for key, s in enumerate(fitted)]
 
 
 def _folder_names(name: str, shots: list[_Shot], num_cams: int, seed: int) -> list[str]:

@@ -145,3 +145,24 @@ def test_sizes_by_name_or_counts() -> None:
             resolve_size(bad)
     with pytest.raises(AEAError, match="layout"):
         make_synthetic("market1501", "/nonexistent", size="tiny", layout="np")
+
+
+def test_market_scale_plan_has_market1501s_exact_counts():
+    """The paper-profile rehearsal's data: exactly the release's 751 / 12,936 train, 750 / 3,368 query and
+    15,913 gallery images (+ 3,819 junk), every query with a match in another camera."""
+    from collections import Counter
+
+    from aea.data.synthetic import SYNTHETIC_SIZES, _folder_plan
+
+    _, shots = _folder_plan("market1501", SYNTHETIC_SIZES["market-scale"], 6, 0)
+    folders = Counter((s.folder, s.pid == -1) for s in shots)
+    assert folders == {("bounding_box_train", False): 12936, ("query", False): 3368,
+                       ("bounding_box_test", False): 15913, ("bounding_box_test", True): 3819}
+    assert len({s.pid for s in shots if s.folder == "bounding_box_train"}) == 751
+    assert len({s.pid for s in shots if s.folder == "query"}) == 750
+    assert len({s.key for s in shots}) == len(shots)
+    gallery_cams: dict[int, set[int]] = {}
+    for s in shots:
+        if s.folder == "bounding_box_test":
+            gallery_cams.setdefault(s.pid, set()).add(s.cam)
+    assert all(gallery_cams.get(s.pid, set()) - {s.cam} for s in shots if s.folder == "query")
