@@ -117,7 +117,8 @@ def test_redundant_identities_meet_c1_c2_and_the_marker_records_them(generated: 
     marker = read_json(release / MARKER_NAME)
     assert marker["params"] == {"generator": "bodyparts", "generator_version": 2, "dataset": "market1501",
                                 "variant": "redundant", "occlusion": 0.0, "size": {**SIZE, "train_imgs_per_cam": [1, 2],
-                                                                                  "test_imgs_per_cam": [3, 3]},
+                                                                                  "test_imgs_per_cam": [3, 3],
+                                                                                  "image_totals": None},
                                 "seed": SEED}
     constraints = marker["constraints"]
     # recomputed from the looks written beside the images: one look per training identity (pid)
