@@ -73,6 +73,9 @@ class RunConfig:
     margin: float = 0.3
     triplet_mode: str = "per_network"  # unstated: one batch-hard triplet per network, or one over both (joint)
     peer_form: str = "two_networks"  # unstated: REDA/AOS as a second network, or one network augmented
+    # a two-network run whose complementary network never reads the basic one takes its basic network from the
+    # Baseline-1 run of the same seed and trains only the complementary network (aea.methods.basic_from_baseline1)
+    share_basic: bool = True
     # erasing (fill: unstated in the paper; 0 in normalised space is the mean pixel)
     erase_ratio: float = 10.0
     erase_layer: str = "conv2"

@@ -29,6 +29,10 @@ from dataclasses import dataclass, replace
 from aea.config import METHODS, check_method
 
 PEERS = ("reda", "aos")  # the methods whose ``peer_form`` is a choice
+# Config keys that only the complementary network or the test feature reads: a Baseline-1 run that differs from
+# a two-network run in these alone trains that run's basic network (per_network triplet).
+COMPLEMENTARY_KEYS = ("alpha1", "erase_ratio", "erase_layer", "erase_fill", "erase_backend", "warmup_epochs",
+                      "triplet_mode", "peer_form", "test_feature_norm", "share_basic")
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,22 @@ class Method:
     def erasing_needs_basic_features(self) -> bool:
         """Dynamic salient erasing reads the basic network's activations of the same batch."""
         return self.erasing == "salient"
+
+    def basic_from_baseline1(self, triplet_mode: str, share_basic: bool) -> bool:
+        """Whether a run takes its basic network from the Baseline-1 run of the same seed and trains only the
+        complementary one (config ``share_basic``).
+
+        Under the per_network triplet the two networks of Baselines 3/4, REDA, AOS and the no-erasing and
+        random-budget controls share no loss term and no random draw, and their erasing never reads the basic
+        network: the basic network is trained exactly as Baseline 1's (bit for bit on CPU, tested), so training
+        it again would only repeat Baseline 1. AEA and Baseline 2 erase with the basic network's attention of
+        the same step (and Baseline 2's basic network has no triplet), so they always train both."""
+        return (share_basic and self.two_networks and triplet_mode == "per_network" and self.triplet_on == "both"
+                and not self.erasing_needs_basic_features)
+
+    def uses_baseline1(self, triplet_mode: str, share_basic: bool) -> bool:
+        """A finished Baseline-1 run is an input: for static masks, or as the basic network."""
+        return self.needs_baseline1 or self.basic_from_baseline1(triplet_mode, share_basic)
 
 
 REGISTRY: dict[str, Method] = {

@@ -39,7 +39,7 @@ from aea.erasing import EraseInput, build_erasing
 from aea.errors import AEAError
 from aea.io import atomic_path, read_json, write_json, write_text, write_yaml
 from aea.losses import batch_hard_triplet
-from aea.methods import Method, get_method
+from aea.methods import COMPLEMENTARY_KEYS, Method, get_method
 from aea.models.aea import TwoNetworks
 from aea.models.branch import ReIDNetwork
 from aea.optim import SGD, Adam, Optimizer
@@ -55,6 +55,8 @@ STATIC_MASKS_FILE = "static_masks.npz"
 DATA_FILE = "data.json"  # the data the run trains on: dataset, root and listing signature
 LOCK_FILE = ".train.lock"  # held (flock) by the one `aea train` writing the directory
 CHECKPOINT_KEYS = ("model", "optimizer", "epoch", "log", "train_seconds")
+# settings that change no trained number (where data and logs go, how they are read and checked)
+NUMBER_NEUTRAL_KEYS = ("check_counts", "num_workers", "cache_images", "eval_batch_size", "checkpoint_every")
 AUGMENT_P = 0.5  # peer_form=one_network: share of a batch's images erased (REDA's published p)
 LOG_COLUMNS = (
     "epoch", "lr", "joint", "iterations", "loss", "ce_basic", "ce_complementary", "triplet",
@@ -241,12 +243,13 @@ def own_stream(seed: int, device: torch.device) -> Iterator[None]:
 
 
 def training_step(cfg: RunConfig, method: Method, model, strategy, batch: dict, *, joint: bool,
-                  generator: torch.Generator, complementary_seed: int = 0
+                  generator: torch.Generator, complementary_seed: int = 0, train_basic: bool = True
                   ) -> tuple[torch.Tensor, dict[str, float], float]:
     """Loss of one batch (see ``aea.methods``); returns (loss, logged values, seconds spent erasing).
 
     ``generator`` drives the erasing's randomness; ``complementary_seed`` seeds the complementary
-    network's own dropout stream.
+    network's own dropout stream; ``train_basic=False`` leaves the basic network's terms out (its network
+    comes from Baseline 1, ``Method.basic_from_baseline1``).
     """
     images, pids = batch["images"], batch["pids"]
     erase_seconds = 0.0
@@ -254,11 +257,15 @@ def training_step(cfg: RunConfig, method: Method, model, strategy, batch: dict, 
         images, erase_seconds = _augment(method, strategy, batch, generator)
     erase_now = joint and method.two_networks
     taps = (cfg.erase_layer,) if erase_now and method.erasing_needs_basic_features else ()
-    basic = basic_network(model)(images, taps=taps)
-    ce_basic = F.cross_entropy(basic.logits.float(), pids)
-    loss = ce_basic
-    values = {"ce_basic": ce_basic.item(), "accuracy_basic": (basic.logits.argmax(1) == pids).float().mean().item()}
-    groups = [(basic.feature, pids)] if method.triplet_on in ("basic", "both") else []
+    loss = torch.zeros((), device=images.device)
+    values: dict[str, float] = {}
+    groups = []
+    if train_basic:
+        basic = basic_network(model)(images, taps=taps)
+        ce_basic = F.cross_entropy(basic.logits.float(), pids)
+        loss = ce_basic
+        values.update(ce_basic=ce_basic.item(), accuracy_basic=(basic.logits.argmax(1) == pids).float().mean().item())
+        groups = [(basic.feature, pids)] if method.triplet_on in ("basic", "both") else []
     if erase_now:
         start = device_clock(images.device)
         tapped = basic.maps[cfg.erase_layer].detach() if taps else None
@@ -400,6 +407,41 @@ def write_log(path: Path, rows: list[dict]) -> None:
     write_text(path, buffer.getvalue())
 
 
+def take_baseline1_basic(cfg: RunConfig, model: TwoNetworks, baseline1_dir: Path | None,
+                         device: torch.device) -> list[dict]:
+    """Copy the finished Baseline-1 run's network into ``model.basic``; return that run's train_log rows.
+
+    The Baseline-1 run must be trained as this run's basic network would be: every config value but
+    the method and ``aea.methods.COMPLEMENTARY_KEYS`` (and settings that change no number) must agree.
+    """
+    if baseline1_dir is None:
+        raise AEAError(f"method {cfg.method} needs a finished Baseline-1 run; pass --baseline1 DIR (the run of the "
+                       "same seed gives the basic network, share_basic=true), or set share_basic=false")
+    b1_cfg, b1, _ = load_run(baseline1_dir, device)
+    ignored = {"method", "profile", *COMPLEMENTARY_KEYS, *NUMBER_NEUTRAL_KEYS}
+    ours, theirs = cfg.to_dict(), b1_cfg.to_dict()
+    differ = sorted(k for k in ours if k not in ignored and ours[k] != theirs[k])
+    if b1_cfg.method != "baseline1" or differ:
+        raise AEAError(f"--baseline1 {baseline1_dir} is a {b1_cfg.method} run"
+                       + (f" that differs in {', '.join(f'{k}={theirs[k]}' for k in differ)}" if differ else "")
+                       + f"; pass the Baseline-1 run of {cfg.dataset}, seed {cfg.seed}, with "
+                       + (", ".join(f"{k}={ours[k]}" for k in differ) or "method baseline1"))
+    model.basic.load_state_dict(b1.state_dict())
+    model.basic.requires_grad_(False)
+    with open(Path(baseline1_dir) / LOG_FILE, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def with_basic_terms(row: dict, basic_row: dict) -> dict:
+    """A train_log row of the complementary network completed with Baseline 1's basic terms of that epoch, as
+    training both networks together logs them (the loss and the per_network triplet are sums of both)."""
+    basic = {k: float(basic_row[k]) for k in ("ce_basic", "accuracy_basic", "loss", "triplet")}
+    if row["iterations"] == 0:  # a warm-up epoch: the basic network's alone
+        return {**row, **basic, "iterations": int(basic_row["iterations"])}
+    return {**row, "ce_basic": basic["ce_basic"], "accuracy_basic": basic["accuracy_basic"],
+            "loss": basic["loss"] + row["loss"], "triplet": basic["triplet"] + row["triplet"]}
+
+
 def train(cfg: RunConfig, split: Split, out_dir: Path, *, overrides: dict | None = None,
           baseline1_dir: Path | None = None, stop_after_epoch: int | None = None) -> Path:
     """Train ``cfg.method`` on ``split`` into ``out_dir``; resume from its checkpoint if one exists.
@@ -422,7 +464,11 @@ def train(cfg: RunConfig, split: Split, out_dir: Path, *, overrides: dict | None
     device = pick_device(cfg.device)
     seed_everything(cfg.seed)
     model = place(build_networks(cfg, split.num_train_pids, pretrained=cfg.pretrained), device)
-    optimizer = make_optimizer(cfg, model)
+    shared = method.basic_from_baseline1(cfg.triplet_mode, cfg.share_basic)
+    basic_log: list[dict] = []
+    if shared:  # the basic network is Baseline 1's; only the complementary one trains
+        basic_log = take_baseline1_basic(cfg, model, baseline1_dir, device)
+    optimizer = make_optimizer(cfg, model.complementary if shared else model)
     rows: list[dict] = []
     start_epoch, seconds_before = 0, 0.0
     checkpoint_path = out_dir / CHECKPOINT_FILE
@@ -439,6 +485,9 @@ def train(cfg: RunConfig, split: Split, out_dir: Path, *, overrides: dict | None
     for epoch in range(start_epoch, cfg.epochs):
         joint = epoch >= cfg.warmup_epochs
         lr = learning_rate(cfg, epoch)
+        if shared and not joint:  # a warm-up epoch trains the basic network alone: Baseline 1 did it
+            rows.append(with_basic_terms(EpochStats().row(epoch, lr, joint, 0.0), basic_log[epoch]))
+            continue
         for group in optimizer.param_groups:
             group["lr"] = lr
         torch.manual_seed(derive_seed(cfg.seed, epoch, 0))  # dropout draws, a pure function of (seed, epoch)
@@ -459,7 +508,7 @@ def train(cfg: RunConfig, split: Split, out_dir: Path, *, overrides: dict | None
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
                 loss, values, erase_seconds = training_step(
                     cfg, method, model, strategy, batch, joint=joint, generator=generator,
-                    complementary_seed=derive_seed(cfg.seed, epoch, iteration, 2))
+                    complementary_seed=derive_seed(cfg.seed, epoch, iteration, 2), train_basic=not shared)
             if not torch.isfinite(loss):
                 raise AEAError(
                     f"loss became {loss.item()} at epoch {epoch + 1} iteration {iteration + 1}: training diverged; "
@@ -471,7 +520,8 @@ def train(cfg: RunConfig, split: Split, out_dir: Path, *, overrides: dict | None
             stats.add(values)
             stats.erase_seconds += erase_seconds
             progress.set_postfix(loss=f"{values['loss']:.3f}")
-        rows.append(stats.row(epoch, lr, joint, time.perf_counter() - epoch_start))
+        row = stats.row(epoch, lr, joint, time.perf_counter() - epoch_start)
+        rows.append(with_basic_terms(row, basic_log[epoch]) if shared else row)
         write_log(out_dir / LOG_FILE, rows)
         log.info("epoch %d/%d loss %.4f (%.1fs)", epoch + 1, cfg.epochs, rows[-1]["loss"], rows[-1]["seconds"])
         if (epoch + 1) % cfg.checkpoint_every == 0 or epoch + 1 == cfg.epochs:
@@ -481,5 +531,6 @@ def train(cfg: RunConfig, split: Split, out_dir: Path, *, overrides: dict | None
             return checkpoint_path
     train_seconds = seconds_before + time.perf_counter() - started
     save_atomic({"config": cfg.to_dict(), "overrides": dict(overrides or {}), "num_classes": split.num_train_pids,
-                 "state_dict": model.state_dict(), "train_seconds": train_seconds}, model_path)
+                 "state_dict": model.state_dict(), "train_seconds": train_seconds,
+                 "basic_from": str(baseline1_dir) if shared else None}, model_path)
     return model_path

@@ -92,10 +92,11 @@ def test_every_method_trains_and_evaluates_with_its_test_feature(method, tiny_ma
     runs = tmp_path_factory.getbasetemp() / "methods"
     cfg = tiny_config(method, epochs=2, lr_decay_epoch=2)
     b1 = runs / "baseline1"
-    if REGISTRY[method].needs_baseline1 and not (b1 / T.MODEL_FILE).exists():
+    uses_b1 = REGISTRY[method].uses_baseline1(cfg.triplet_mode, cfg.share_basic)
+    if uses_b1 and not (b1 / T.MODEL_FILE).exists():
         T.train(tiny_config("baseline1", epochs=2, lr_decay_epoch=2), tiny_market, b1)
     run = runs / method
-    T.train(cfg, tiny_market, run, baseline1_dir=b1 if REGISTRY[method].needs_baseline1 else None)
+    T.train(cfg, tiny_market, run, baseline1_dir=b1 if uses_b1 else None)
     metrics = evaluate_run(run, tiny_market)
     expected = {"basic": 2560, "complementary": 2560, "concat": 5120}[REGISTRY[method].test_feature]
     assert metrics["feature_dim"] == expected and metrics["feature"] == REGISTRY[method].test_feature
@@ -111,7 +112,7 @@ def test_every_method_trains_and_evaluates_with_its_test_feature(method, tiny_ma
 def test_mechanism_controls_erase_their_budget_in_training(method, fraction, tiny_market, tmp_path):
     """The controls of docs/mechanism.md in the training loop: no pixel erased without erasing; the random block
     erases exactly AEA's top-R % count (R = 10 of 64 x 32: round(204.8) = 205 pixels) in every image."""
-    T.train(tiny_config(method, epochs=2, lr_decay_epoch=2), tiny_market, tmp_path / method)
+    T.train(tiny_config(method, epochs=2, lr_decay_epoch=2, share_basic=False), tiny_market, tmp_path / method)
     log = losses(tmp_path / method)
     assert list(log.joint) == [0, 1]
     assert log.erased_fraction.iloc[1] == pytest.approx(fraction, abs=1e-9 if method != "aea" else 2e-3)
@@ -144,13 +145,46 @@ def test_two_network_run_pairs_with_baseline1_bit_for_bit(tiny_market, tmp_path,
     run is Baseline 1's network, weight for weight, at the same seed (dropout active in both)."""
     values = {"epochs": 3, "warmup_epochs": 1, "max_iters_per_epoch": 2, "dropout": 0.5}
     b1 = T.train(resolve(load_profile("tiny"), "market1501", "baseline1", values, seed=4), tiny_market, tmp_path / "b1")
-    two = T.train(resolve(load_profile("tiny"), "market1501", method, values, seed=4), tiny_market, tmp_path / "two")
+    two = T.train(resolve(load_profile("tiny"), "market1501", method, {**values, "share_basic": False}, seed=4),
+                  tiny_market, tmp_path / "two")  # both networks trained: the premise of share_basic
     b1_state = torch.load(b1, weights_only=False)["state_dict"]
     two_state = torch.load(two, weights_only=False)["state_dict"]
     assert_same_weights(b1_state, basic_half(two_state))
     log = losses(tmp_path / "two")
     assert log.joint.iloc[-1] == 1 and log.accuracy_complementary.notna().iloc[-1]  # the second network trained
     pd.testing.assert_series_equal(losses(tmp_path / "b1").ce_basic, log.ce_basic)
+
+
+@pytest.mark.parametrize("method", ["baseline3", "randbudget"])
+def test_a_run_sharing_baseline1s_basic_network_equals_training_both(tiny_market, tmp_path, method):
+    """share_basic: the complementary network trained alone beside Baseline 1's basic network is, weight for
+    weight, the pair trained together; the log matches too (its sums of both networks' terms to rounding)."""
+    values = {"epochs": 3, "warmup_epochs": 1, "max_iters_per_epoch": 2, "dropout": 0.5}
+    profile = load_profile("tiny")
+    b1 = T.train(resolve(profile, "market1501", "baseline1", values, seed=4), tiny_market, tmp_path / "b1").parent
+    both = T.train(resolve(profile, "market1501", method, {**values, "share_basic": False}, seed=4), tiny_market,
+                   tmp_path / "both")
+    shared_cfg = resolve(profile, "market1501", method, values, seed=4)
+    assert REGISTRY[method].basic_from_baseline1(shared_cfg.triplet_mode, shared_cfg.share_basic)
+    shared = T.train(shared_cfg, tiny_market, tmp_path / "shared", baseline1_dir=b1)
+    assert_same_weights(torch.load(both, weights_only=False)["state_dict"],
+                        torch.load(shared, weights_only=False)["state_dict"])
+    assert torch.load(shared, weights_only=False)["basic_from"] == str(b1)
+    log_both, log_shared = losses(tmp_path / "both"), losses(tmp_path / "shared")
+    exact = ["epoch", "lr", "joint", "iterations", "ce_basic", "accuracy_basic", "ce_complementary",
+             "accuracy_complementary", "erased_fraction"]
+    pd.testing.assert_frame_equal(log_both[exact], log_shared[exact])
+    pd.testing.assert_frame_equal(log_both[["loss", "triplet"]], log_shared[["loss", "triplet"]], rtol=1e-6)
+
+
+def test_sharing_needs_a_baseline1_run_trained_as_the_basic_network(tiny_market, tmp_path):
+    values = {"epochs": 2, "warmup_epochs": 1, "max_iters_per_epoch": 1, "lr_decay_epoch": 2}
+    with pytest.raises(AEAError, match=r"needs a finished Baseline-1 run; pass --baseline1 DIR .* or set share_basic=false"):
+        T.train(tiny_config("baseline3", **values), tiny_market, tmp_path / "b3")
+    b1 = T.train(tiny_config("baseline1", **{**values, "margin": 0.5}), tiny_market, tmp_path / "b1").parent
+    with pytest.raises(AEAError, match=r"is a baseline1 run that differs in margin=0.5; pass the Baseline-1 run of "
+                                       r"market1501, seed 0, with margin=0.3"):
+        T.train(tiny_config("baseline3", **values), tiny_market, tmp_path / "b3", baseline1_dir=b1)
 
 
 def test_joint_triplet_changes_the_basic_network(tiny_market, tmp_path):

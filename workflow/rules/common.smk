@@ -9,7 +9,7 @@ from aea import tables as T
 from aea.config import DATASETS, data_root, load_profile, parse_run_name, resolve, run_name
 from aea.errors import AEAError
 from aea.io import read_yaml
-from aea.methods import get_method
+from aea.methods import COMPLEMENTARY_KEYS, get_method
 
 PAPER_DIR = os.path.join(workflow.basedir, "results", "paper")  # reference values ship with the code
 ENV = "../envs/aea.yaml"  # the software of every rule (relative to the rule files)
@@ -17,9 +17,6 @@ TABLE_NAMES = tuple(T.TABLES)
 # CUHK03 labeled and detected come from one release (cuhk-03.mat): generate it once.
 RELEASE = {"market1501": "market1501", "dukemtmcreid": "dukemtmcreid",
            "cuhk03-labeled": "cuhk03-labeled", "cuhk03-detected": "cuhk03-labeled"}
-# Keys that change only the erasing or the complementary network: a Baseline-1 input ignores them.
-NOT_BASELINE1 = ("alpha1", "erase_ratio", "erase_layer", "erase_fill", "erase_backend", "warmup_epochs",
-                 "triplet_mode", "peer_form", "test_feature_norm")
 
 
 def check_config_keys(config, schema):
@@ -67,13 +64,14 @@ def run_dir(dataset, name, seed):
 
 def baseline1_name(name):
     method, overrides = parse_run_name(name)
-    return run_name("baseline1", {k: v for k, v in overrides.items() if k not in NOT_BASELINE1})
+    return run_name("baseline1", {k: v for k, v in overrides.items() if k not in COMPLEMENTARY_KEYS})
 
 
 def train_inputs(wildcards):
     inputs = {"data": f"{RUNS}/data/{wildcards.dataset}.json"}
-    method, _ = parse_run_name(wildcards.run)
-    if get_method(method).needs_baseline1:
+    method, overrides = parse_run_name(wildcards.run)
+    cfg = resolve(PROFILE, wildcards.dataset, method, overrides, int(wildcards.seed))
+    if get_method(method, cfg.peer_form).uses_baseline1(cfg.triplet_mode, cfg.share_basic):
         baseline1 = run_dir(wildcards.dataset, baseline1_name(wildcards.run), wildcards.seed)
         inputs["baseline1"] = os.path.join(baseline1, "model.pt")
     return inputs

@@ -33,10 +33,24 @@ def mechanism_inputs():
             for seed in MECH_PROFILE.seeds for p in MECH_TESTED_AT[variant]]
 
 
+def mechanism_train_inputs(wildcards):
+    """The run's data, and the Baseline-1 run of the same unit for a run that takes its basic network from it."""
+    inputs = {"data": f"{MECH_DATA}/.aea/{wildcards.variant}-p0-g{wildcards.gen}.{MECH_PROFILE.synthetic}.done"}
+    cfg = mechanism_config(wildcards)
+    if get_method(cfg.method, cfg.peer_form).uses_baseline1(cfg.triplet_mode, cfg.share_basic):
+        inputs["baseline1"] = f"{mechanism_run(wildcards.variant, wildcards.gen, 'baseline1', wildcards.seed)}/model.pt"
+    return inputs
+
+
+def mechanism_config(wildcards):
+    """The run's resolved config (its data root is its variant's and generator seed's, at p = 0)."""
+    root = mechanism_root(wildcards.variant, "0", wildcards.gen)
+    return resolve(MECH_PROFILE, "market1501", wildcards.method, {"data_root": root}, int(wildcards.seed))
+
+
 def mechanism_config_hash(wildcards):
     """The run's resolved config hash: an edited mechanism profile reruns the runs it changes (as runs.smk)."""
-    root = mechanism_root(wildcards.variant, "0", wildcards.gen)
-    return resolve(MECH_PROFILE, "market1501", wildcards.method, {"data_root": root}, int(wildcards.seed)).hash()
+    return mechanism_config(wildcards).hash()
 
 
 # per rule, so the other rule files' wildcards stay as they are
