@@ -19,27 +19,30 @@ from tqdm import tqdm
 
 from aea.data.datasets import Record
 from aea.data.sampler import PKBatchSampler, Sample
-from aea.data.transforms import TrainTransform, load_image, resized_pixels, to_normalized_tensor
+from aea.data.transforms import TrainTransform, load_image, to_normalized_tensor
 from aea.seeding import derive_seed, seed_everything
 
 
-def preload_pixels(records: Sequence[Record], height: int, width: int) -> list[np.ndarray]:
-    """Every record's resized uint8 pixels, decoded once (``cache_images``: small data sets; workers inherit them)."""
-    return [resized_pixels(load_image(r.path), height, width)
-            for r in tqdm(records, desc="caching images", leave=False, disable=None)]
+def preload_pixels(records: Sequence[Record], height: int, width: int) -> torch.Tensor:
+    """(N, 3, height, width) float32: every record resized and normalised once (``cache_images``: small data
+    sets, 4 bytes per pixel and channel; workers inherit them), not again each time an epoch draws it."""
+    images = torch.empty((len(records), 3, height, width), dtype=torch.float32)
+    for i, r in enumerate(tqdm(records, desc="caching images", leave=False, disable=None)):
+        images[i] = to_normalized_tensor(load_image(r.path), height, width)
+    return images
 
 
 class _TrainImages(Dataset):
     """Indexed by (record index, augmentation seed) as the P x K sampler yields them."""
 
     def __init__(self, records: Sequence[Record], transform: TrainTransform,
-                 pixels: Sequence[np.ndarray] | None = None) -> None:
+                 pixels: torch.Tensor | None = None) -> None:
         self.records, self.transform, self.pixels = records, transform, pixels
 
-    def _pixels(self, index: int) -> np.ndarray:
+    def _image(self, index: int) -> torch.Tensor:
         if self.pixels is not None:
             return self.pixels[index]
-        return resized_pixels(load_image(self.records[index].path), self.transform.height, self.transform.width)
+        return to_normalized_tensor(load_image(self.records[index].path), self.transform.height, self.transform.width)
 
     def __len__(self) -> int:
         return len(self.records)
@@ -47,7 +50,7 @@ class _TrainImages(Dataset):
     def __getitem__(self, sample: Sample) -> dict[str, Any]:
         index, augment_seed = sample
         r = self.records[index]
-        image, flipped = self.transform(self._pixels(index), np.random.default_rng(augment_seed))
+        image, flipped = self.transform(self._image(index), np.random.default_rng(augment_seed))
         return {"images": image, "pids": r.pid, "camids": r.camid, "indices": index, "flipped": flipped}
 
 
@@ -71,10 +74,10 @@ def _seed_worker(worker_id: int, base: int) -> None:
 
 def build_train_loader(records: Sequence[Record], *, p: int, k: int, height: int, width: int, seed: int, epoch: int,
                        num_workers: int = 0, pad: int = 0, flip: bool = True,
-                       pixels: Sequence[np.ndarray] | None = None) -> DataLoader:
+                       pixels: torch.Tensor | None = None) -> DataLoader:
     """The P x K batches of one epoch; identical for any ``num_workers`` and on resume at ``epoch``.
 
-    ``pixels`` (from ``preload_pixels``) replaces decoding the files each epoch with the same values.
+    ``pixels`` (from ``preload_pixels``) replaces decoding and normalising the files each epoch with the same values.
     """
     sampler = PKBatchSampler([r.pid for r in records], p=p, k=k, seed=seed, epoch=epoch)
     base = derive_seed(seed, epoch, 3)

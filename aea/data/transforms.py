@@ -34,15 +34,16 @@ def load_image(path: str | os.PathLike) -> Image.Image:
 
 
 def resized_pixels(img: Image.Image, height: int, width: int) -> np.ndarray:
-    """(height, width, 3) uint8 pixels after a bilinear resize: what the transforms start from (and what
-    ``cache_images`` keeps in memory, so a cached run computes exactly what an uncached one does)."""
+    """(height, width, 3) uint8 pixels after a bilinear resize: what ``normalize_pixels`` starts from."""
     if img.size != (width, height):
         img = img.resize((width, height), Image.BILINEAR)
     return np.asarray(img, dtype=np.uint8)
 
 
 def normalize_pixels(pixels: np.ndarray) -> torch.Tensor:
-    """(3, H, W) float32 in ImageNet-normalised space from (H, W, 3) uint8 pixels."""
+    """(3, H, W) float32 in ImageNet-normalised space from (H, W, 3) uint8 pixels: what ``TrainTransform``
+    starts from (and what ``cache_images`` keeps in memory, so a cached run computes exactly what an uncached
+    one does, without normalising an image again at every draw)."""
     x = torch.from_numpy(pixels.astype(np.float32) / 255.0).permute(2, 0, 1)
     return (x - _MEAN) / _STD
 
@@ -53,16 +54,17 @@ def to_normalized_tensor(img: Image.Image, height: int, width: int) -> torch.Ten
 
 
 class TrainTransform:
-    """Resize, normalise, optional pad + random crop, optional flip (p = 0.5); returns (image, flipped)."""
+    """Optional pad + random crop, optional flip (p = 0.5) of a resized, normalised image; returns (image, flipped)."""
 
     def __init__(self, height: int, width: int, *, flip: bool = True, pad: int = 0) -> None:
         if height < 1 or width < 1 or pad < 0:
             raise AEAError(f"bad transform size height={height} width={width} pad={pad}; need positive sizes, pad >= 0")
         self.height, self.width, self.flip, self.pad = height, width, flip, pad
 
-    def __call__(self, pixels: np.ndarray, rng: np.random.Generator) -> tuple[torch.Tensor, bool]:
-        """``pixels``: the image from ``resized_pixels`` at this transform's size."""
-        x = normalize_pixels(pixels)
+    def __call__(self, image: torch.Tensor, rng: np.random.Generator) -> tuple[torch.Tensor, bool]:
+        """``image``: ``normalize_pixels`` of the image at this transform's size; never modified (it may be
+        the cached one), though without pad and flip it is returned as it is."""
+        x = image
         if self.pad:
             top, left = (int(v) for v in rng.integers(0, 2 * self.pad + 1, size=2))
             padded = torch.nn.functional.pad(x, (self.pad,) * 4)

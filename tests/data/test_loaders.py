@@ -51,11 +51,17 @@ def test_batches_do_not_depend_on_num_workers(split) -> None:
 
 
 def test_cached_pixels_give_the_same_batches(split) -> None:
-    """cache_images: decoding once must not change a single value of any batch."""
+    """cache_images: decoding and normalising once must not change a single value of any batch, with pad + crop
+    and flip drawing the same numbers, and the cache is not modified by drawing from it."""
     pixels = preload_pixels(split.train, 64, 32)
-    assert len(pixels) == len(split.train) and pixels[0].shape == (64, 32, 3)
-    cached = list(build_train_loader(split.train, p=4, k=2, height=64, width=32, seed=5, epoch=1, pixels=pixels))
-    assert_same(epoch_batches(split, 1), cached)
+    assert pixels.shape == (len(split.train), 3, 64, 32) and pixels.dtype == torch.float32
+    assert torch.equal(pixels[3], to_normalized_tensor(load_image(split.train[3].path), 64, 32))
+    kept = pixels.clone()
+    for pad in (0, 4):
+        uncached, cached = (list(build_train_loader(split.train, p=4, k=2, height=64, width=32, seed=5, epoch=1,
+                                                    pad=pad, pixels=cache)) for cache in (None, pixels))
+        assert_same(uncached, cached)
+    assert torch.equal(pixels, kept)
 
 
 def test_a_resumed_run_sees_the_same_batches(split) -> None:
