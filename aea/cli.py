@@ -96,7 +96,8 @@ def cmd_train(args: argparse.Namespace) -> None:
         if args.replace_changed:
             discard_changed_run(cfg, split.signature, Path(args.out))
         model = train(cfg, split, Path(args.out), overrides=overrides,
-                      baseline1_dir=Path(args.baseline1) if args.baseline1 else None)
+                      baseline1_dir=Path(args.baseline1) if args.baseline1 else None,
+                      basic_of=Path(args.basic_of) if args.basic_of else None)
         log.info("model written to %s", model)
         if args.evaluate:
             evaluate_and_write(Path(args.out), split, cfg.device)
@@ -253,7 +254,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--profile", default="smoke", help="smoke, tiny, paper or a YAML path")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--out", required=True, help="run directory")
-    train.add_argument("--baseline1", help="finished Baseline-1 run (Baseline 4 and AOS)")
+    train.add_argument("--baseline1", help="finished Baseline-1 run of the same seed: static masks (Baseline 4, "
+                       "AOS) and, with share_basic=true, the basic network of Baselines 3/4, REDA, AOS and controls")
+    train.add_argument("--basic-of", help="finished AEA run of the same seed (share_basic=true, per_network "
+                       "triplet): Baseline 1 is its basic network, written without training")
     train.add_argument("--pretrained", help="ImageNet weights file, or 'torchvision-cache'")
     train.add_argument("--threads", type=int, help="CPU threads for torch")
     train.add_argument("--evaluate", action="store_true", help="then evaluate and write metrics.json")

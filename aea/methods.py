@@ -58,21 +58,29 @@ class Method:
         """Dynamic salient erasing reads the basic network's activations of the same batch."""
         return self.erasing == "salient"
 
+    def trains_baseline1(self, triplet_mode: str) -> bool:
+        """Whether this method's basic network is trained exactly as Baseline 1's network (bit for bit on CPU
+        at the same seed, tested): two networks that share no loss term and no random draw (per_network
+        triplet, the complementary network's own dropout stream) and a basic network with Baseline 1's loss."""
+        return self.two_networks and self.triplet_on == "both" and triplet_mode == "per_network"
+
     def basic_from_baseline1(self, triplet_mode: str, share_basic: bool) -> bool:
         """Whether a run takes its basic network from the Baseline-1 run of the same seed and trains only the
-        complementary one (config ``share_basic``).
-
-        Under the per_network triplet the two networks of Baselines 3/4, REDA, AOS and the no-erasing and
-        random-budget controls share no loss term and no random draw, and their erasing never reads the basic
-        network: the basic network is trained exactly as Baseline 1's (bit for bit on CPU, tested), so training
-        it again would only repeat Baseline 1. AEA and Baseline 2 erase with the basic network's attention of
-        the same step (and Baseline 2's basic network has no triplet), so they always train both."""
-        return (share_basic and self.two_networks and triplet_mode == "per_network" and self.triplet_on == "both"
-                and not self.erasing_needs_basic_features)
+        complementary one (config ``share_basic``): Baselines 3/4, REDA, AOS and the no-erasing and
+        random-budget controls, whose erasing never reads the basic network, so training it again would only
+        repeat Baseline 1. AEA and Baseline 2 erase with the basic network's attention of the same step."""
+        return share_basic and self.trains_baseline1(triplet_mode) and not self.erasing_needs_basic_features
 
     def uses_baseline1(self, triplet_mode: str, share_basic: bool) -> bool:
         """A finished Baseline-1 run is an input: for static masks, or as the basic network."""
         return self.needs_baseline1 or self.basic_from_baseline1(triplet_mode, share_basic)
+
+    def read_off(self, triplet_mode: str, share_basic: bool) -> str | None:
+        """The method whose run of the same seed already trains this run's network, so this run trains nothing
+        (config ``share_basic``): Baseline 1 is AEA's basic network under the per_network triplet; else None."""
+        if self.name == "baseline1" and share_basic and REGISTRY["aea"].trains_baseline1(triplet_mode):
+            return "aea"
+        return None
 
 
 REGISTRY: dict[str, Method] = {

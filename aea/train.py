@@ -60,7 +60,8 @@ NUMBER_NEUTRAL_KEYS = ("check_counts", "num_workers", "cache_images", "eval_batc
 AUGMENT_P = 0.5  # peer_form=one_network: share of a batch's images erased (REDA's published p)
 LOG_COLUMNS = (
     "epoch", "lr", "joint", "iterations", "loss", "ce_basic", "ce_complementary", "triplet",
-    "accuracy_basic", "accuracy_complementary", "erased_fraction", "seconds", "erase_seconds",
+    "accuracy_basic", "accuracy_complementary", "erased_fraction", "loss_basic", "triplet_basic",
+    "seconds", "erase_seconds",
 )
 
 
@@ -173,16 +174,7 @@ def static_erasing(cfg: RunConfig, method: Method, split: Split, baseline1_dir: 
     if baseline1_dir is None:
         raise AEAError(f"method {method.name} needs a finished Baseline-1 run; pass --baseline1 DIR")
     b1_cfg, b1, _ = load_run(baseline1_dir, device)
-    if b1_cfg.method != "baseline1":
-        raise AEAError(f"--baseline1 {baseline1_dir} is a {b1_cfg.method} run; pass a finished run of method "
-                       f"baseline1 (same dataset, size, arch and seed)")
-    if (b1_cfg.dataset, b1_cfg.height, b1_cfg.width, b1_cfg.arch, b1_cfg.seed) != (
-            cfg.dataset, cfg.height, cfg.width, cfg.arch, cfg.seed):
-        raise AEAError(
-            f"Baseline-1 run {baseline1_dir} was trained on {b1_cfg.dataset} at {b1_cfg.height}x{b1_cfg.width} with "
-            f"{b1_cfg.arch}, seed {b1_cfg.seed}; {method.name} needs one of {cfg.dataset} at "
-            f"{cfg.height}x{cfg.width} with {cfg.arch}, seed {cfg.seed}"
-        )
+    check_trains_alike(cfg, b1_cfg, baseline1_dir, "--baseline1", "baseline1")
     net = basic_network(b1)
     batches = as_device(build_test_loader(split.train, height=cfg.height, width=cfg.width,
                                           batch_size=cfg.eval_batch_size, num_workers=cfg.num_workers), device)
@@ -224,12 +216,12 @@ def make_strategy(cfg: RunConfig, method: Method, split: Split, baseline1_dir: P
     return build_erasing(method.erasing, **kwargs)
 
 
-def _triplet(cfg: RunConfig, groups: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
-    """L_T of the step: one batch-hard triplet per (features, pids) group, or one over all (``triplet_mode``)."""
+def _triplets(cfg: RunConfig, groups: list[tuple[torch.Tensor, torch.Tensor]]) -> list[torch.Tensor]:
+    """The batch-hard triplets of the step (L_T is their sum): one per (features, pids) group, or one over all
+    of them (``triplet_mode``)."""
     if cfg.triplet_mode == "joint":
         groups = [(torch.cat([f for f, _ in groups]), torch.cat([p for _, p in groups]))]
-    losses = [batch_hard_triplet(f.float(), p, cfg.margin) for f, p in groups]
-    return losses[0] if len(losses) == 1 else sum(losses[1:], losses[0])
+    return [batch_hard_triplet(f.float(), p, cfg.margin) for f, p in groups]
 
 
 @contextmanager
@@ -281,9 +273,12 @@ def training_step(cfg: RunConfig, method: Method, model, strategy, batch: dict, 
         if method.triplet_on in ("complementary", "both"):
             groups.append((comp.feature, pids))
     if groups:
-        triplet = _triplet(cfg, groups)
+        triplets = _triplets(cfg, groups)
+        triplet = triplets[0] if len(triplets) == 1 else sum(triplets[1:], triplets[0])
         loss = loss + cfg.alpha2 * triplet
         values["triplet"] = triplet.item()
+        if train_basic and method.triplet_on != "complementary" and cfg.triplet_mode == "per_network":
+            values.update(triplet_basic=triplets[0].item(), loss_basic=(ce_basic + cfg.alpha2 * triplets[0]).item())
     values["loss"] = loss.item()
     return loss, values, erase_seconds
 
@@ -407,43 +402,75 @@ def write_log(path: Path, rows: list[dict]) -> None:
     write_text(path, buffer.getvalue())
 
 
+def check_trains_alike(cfg: RunConfig, other: RunConfig, other_dir: Path, flag: str, method: str) -> None:
+    """Refuse ``other`` unless it is a ``method`` run that trains ``cfg``'s basic network as ``cfg`` would: every
+    config value but the method, ``aea.methods.COMPLEMENTARY_KEYS`` and settings that change no number agrees."""
+    ignored = {"method", "profile", *COMPLEMENTARY_KEYS, *NUMBER_NEUTRAL_KEYS}
+    ours, theirs = cfg.to_dict(), other.to_dict()
+    differ = sorted(k for k in ours if k not in ignored and ours[k] != theirs[k])
+    if other.method != method or differ:
+        raise AEAError(f"{flag} {other_dir} is a {other.method} run"
+                       + (f" that differs in {', '.join(f'{k}={theirs[k]}' for k in differ)}" if differ else "")
+                       + f"; pass the {method} run of {cfg.dataset}, seed {cfg.seed}"
+                       + (", with " + ", ".join(f"{k}={ours[k]}" for k in differ) if differ else ""))
+
+
+def read_log(run_dir: Path) -> list[dict]:
+    with open(Path(run_dir) / LOG_FILE, newline="") as f:
+        return list(csv.DictReader(f))
+
+
 def take_baseline1_basic(cfg: RunConfig, model: TwoNetworks, baseline1_dir: Path | None,
                          device: torch.device) -> list[dict]:
-    """Copy the finished Baseline-1 run's network into ``model.basic``; return that run's train_log rows.
-
-    The Baseline-1 run must be trained as this run's basic network would be: every config value but
-    the method and ``aea.methods.COMPLEMENTARY_KEYS`` (and settings that change no number) must agree.
-    """
+    """Copy the finished Baseline-1 run's network into ``model.basic``; return that run's train_log rows."""
     if baseline1_dir is None:
         raise AEAError(f"method {cfg.method} needs a finished Baseline-1 run; pass --baseline1 DIR (the run of the "
                        "same seed gives the basic network, share_basic=true), or set share_basic=false")
     b1_cfg, b1, _ = load_run(baseline1_dir, device)
-    ignored = {"method", "profile", *COMPLEMENTARY_KEYS, *NUMBER_NEUTRAL_KEYS}
-    ours, theirs = cfg.to_dict(), b1_cfg.to_dict()
-    differ = sorted(k for k in ours if k not in ignored and ours[k] != theirs[k])
-    if b1_cfg.method != "baseline1" or differ:
-        raise AEAError(f"--baseline1 {baseline1_dir} is a {b1_cfg.method} run"
-                       + (f" that differs in {', '.join(f'{k}={theirs[k]}' for k in differ)}" if differ else "")
-                       + f"; pass the Baseline-1 run of {cfg.dataset}, seed {cfg.seed}, with "
-                       + (", ".join(f"{k}={ours[k]}" for k in differ) or "method baseline1"))
+    check_trains_alike(cfg, b1_cfg, baseline1_dir, "--baseline1", "baseline1")
     model.basic.load_state_dict(b1.state_dict())
     model.basic.requires_grad_(False)
-    with open(Path(baseline1_dir) / LOG_FILE, newline="") as f:
-        return list(csv.DictReader(f))
+    return read_log(baseline1_dir)
 
 
 def with_basic_terms(row: dict, basic_row: dict) -> dict:
     """A train_log row of the complementary network completed with Baseline 1's basic terms of that epoch, as
     training both networks together logs them (the loss and the per_network triplet are sums of both)."""
-    basic = {k: float(basic_row[k]) for k in ("ce_basic", "accuracy_basic", "loss", "triplet")}
+    keys = ("ce_basic", "accuracy_basic", "loss_basic", "triplet_basic")
+    basic = {k: float(basic_row[k]) for k in keys}
     if row["iterations"] == 0:  # a warm-up epoch: the basic network's alone
-        return {**row, **basic, "iterations": int(basic_row["iterations"])}
-    return {**row, "ce_basic": basic["ce_basic"], "accuracy_basic": basic["accuracy_basic"],
-            "loss": basic["loss"] + row["loss"], "triplet": basic["triplet"] + row["triplet"]}
+        return {**row, **basic, "loss": basic["loss_basic"], "triplet": basic["triplet_basic"],
+                "iterations": int(basic_row["iterations"])}
+    return {**row, **basic, "loss": basic["loss_basic"] + row["loss"],
+            "triplet": basic["triplet_basic"] + row["triplet"]}
+
+
+def read_off_basic(cfg: RunConfig, source_dir: Path, out_dir: Path, device: torch.device,
+                   overrides: dict | None) -> Path:
+    """Write the run ``cfg`` (Baseline 1) as the basic network of the finished run in ``source_dir`` that
+    trained it (``Method.read_off``): its weights, and its log's basic terms as Baseline 1 logs them."""
+    source_cfg, source, record = load_run(source_dir, device)
+    check_trains_alike(cfg, source_cfg, source_dir, "--basic-of", get_method(cfg.method).read_off(
+        cfg.triplet_mode, cfg.share_basic))
+    rows = []
+    for row in read_log(source_dir):
+        epoch = int(row["epoch"])
+        basic = {k: float(row[k]) for k in ("ce_basic", "accuracy_basic", "loss_basic", "triplet_basic")}
+        rows.append({**EpochStats().row(epoch, float(row["lr"]), epoch >= cfg.warmup_epochs, 0.0), **basic,
+                     "loss": basic["loss_basic"], "triplet": basic["triplet_basic"],
+                     "iterations": int(row["iterations"])})
+    write_log(out_dir / LOG_FILE, rows)
+    model_path = out_dir / MODEL_FILE
+    save_atomic({"config": cfg.to_dict(), "overrides": dict(overrides or {}),
+                 "num_classes": source.basic.classifier.out_features, "state_dict": source.basic.state_dict(),
+                 "train_seconds": 0.0, "basic_from": str(source_dir)}, model_path)
+    log.info("%s is the basic network of %s (trained there); nothing to train", out_dir, source_dir)
+    return model_path
 
 
 def train(cfg: RunConfig, split: Split, out_dir: Path, *, overrides: dict | None = None,
-          baseline1_dir: Path | None = None, stop_after_epoch: int | None = None) -> Path:
+          baseline1_dir: Path | None = None, basic_of: Path | None = None,
+          stop_after_epoch: int | None = None) -> Path:
     """Train ``cfg.method`` on ``split`` into ``out_dir``; resume from its checkpoint if one exists.
 
     ``overrides`` (what the user changed from the profile) is stored with the model for the tables.
@@ -462,6 +489,11 @@ def train(cfg: RunConfig, split: Split, out_dir: Path, *, overrides: dict | None
         return model_path
     method = get_method(cfg.method, cfg.peer_form)
     device = pick_device(cfg.device)
+    if basic_of is not None:
+        if method.read_off(cfg.triplet_mode, cfg.share_basic) is None:
+            raise AEAError(f"--basic-of: a {cfg.method} run with triplet_mode={cfg.triplet_mode}, share_basic="
+                           f"{cfg.share_basic} is trained, not read off another run; drop --basic-of")
+        return read_off_basic(cfg, basic_of, out_dir, device, overrides)
     seed_everything(cfg.seed)
     model = place(build_networks(cfg, split.num_train_pids, pretrained=cfg.pretrained), device)
     shared = method.basic_from_baseline1(cfg.triplet_mode, cfg.share_basic)

@@ -283,10 +283,12 @@ def test_baseline1_must_be_a_baseline1_run_of_the_same_seed(capsys, tmp_path, fi
     aea_run = tmp_path / "aea"
     assert main(train_argv(aea_run, "epochs=1", "warmup_epochs=0", method="aea")) == 0
     message = one_line_error(capsys, train_argv(tmp_path / "b4", "--baseline1", str(aea_run), method="baseline4"))
-    assert f"--baseline1 {aea_run} is a aea run; pass a finished run of method baseline1" in message
+    assert (f"--baseline1 {aea_run} is a aea run that differs in epochs=1; pass the baseline1 run of market1501, "
+            "seed 0, with epochs=2") in message
     message = one_line_error(capsys, train_argv(tmp_path / "aos", "--seed", "1", "--baseline1", str(finished_run),
                                                 method="aos"))
-    assert "seed 0; aos needs one of market1501" in message and "seed 1" in message
+    assert "is a baseline1 run that differs in seed=0; pass the baseline1 run of market1501, seed 1, with seed=1" \
+        in message
 
 
 # ----------------------------------------------------------------------------- aea compare on a damaged table

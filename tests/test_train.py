@@ -177,12 +177,40 @@ def test_a_run_sharing_baseline1s_basic_network_equals_training_both(tiny_market
     pd.testing.assert_frame_equal(log_both[["loss", "triplet"]], log_shared[["loss", "triplet"]], rtol=1e-6)
 
 
+def test_baseline1_read_off_aeas_basic_network_equals_training_it(tiny_market, tmp_path):
+    """share_basic: Baseline 1 written from AEA's run (per_network triplet) is the Baseline-1 run trained on its
+    own, weight for weight and log row for log row; then it serves Baseline 3 as any Baseline-1 run does."""
+    values = {"epochs": 3, "warmup_epochs": 1, "max_iters_per_epoch": 2, "dropout": 0.5}
+    profile = load_profile("tiny")
+    b1_cfg = resolve(profile, "market1501", "baseline1", values, seed=4)
+    trained = T.train(b1_cfg, tiny_market, tmp_path / "trained")
+    aea = T.train(resolve(profile, "market1501", "aea", values, seed=4), tiny_market, tmp_path / "aea").parent
+    read = T.train(b1_cfg, tiny_market, tmp_path / "read", basic_of=aea)
+    assert_same_weights(torch.load(trained, weights_only=False)["state_dict"],
+                        torch.load(read, weights_only=False)["state_dict"])
+    assert torch.load(read, weights_only=False)["basic_from"] == str(aea)
+    pd.testing.assert_frame_equal(losses(tmp_path / "trained"), losses(tmp_path / "read"))
+    b3 = T.train(resolve(profile, "market1501", "baseline3", values, seed=4), tiny_market, tmp_path / "b3",
+                 baseline1_dir=tmp_path / "read")
+    assert_same_weights(basic_half(torch.load(b3, weights_only=False)["state_dict"]),
+                        torch.load(trained, weights_only=False)["state_dict"])
+
+
+def test_basic_of_is_refused_where_the_network_is_trained(tiny_market, tmp_path):
+    cfg = tiny_config("baseline1", share_basic=False)
+    with pytest.raises(AEAError, match="share_basic=False is trained, not read off another run; drop --basic-of"):
+        T.train(cfg, tiny_market, tmp_path / "b1", basic_of=tmp_path / "aea")
+    b3 = T.train(tiny_config("baseline3", share_basic=False), tiny_market, tmp_path / "b3").parent
+    with pytest.raises(AEAError, match=f"--basic-of {b3} is a baseline3 run; pass the aea run of market1501"):
+        T.train(tiny_config("baseline1"), tiny_market, tmp_path / "b1 shared", basic_of=b3)
+
+
 def test_sharing_needs_a_baseline1_run_trained_as_the_basic_network(tiny_market, tmp_path):
     values = {"epochs": 2, "warmup_epochs": 1, "max_iters_per_epoch": 1, "lr_decay_epoch": 2}
     with pytest.raises(AEAError, match=r"needs a finished Baseline-1 run; pass --baseline1 DIR .* or set share_basic=false"):
         T.train(tiny_config("baseline3", **values), tiny_market, tmp_path / "b3")
     b1 = T.train(tiny_config("baseline1", **{**values, "margin": 0.5}), tiny_market, tmp_path / "b1").parent
-    with pytest.raises(AEAError, match=r"is a baseline1 run that differs in margin=0.5; pass the Baseline-1 run of "
+    with pytest.raises(AEAError, match=r"is a baseline1 run that differs in margin=0.5; pass the baseline1 run of "
                                        r"market1501, seed 0, with margin=0.3"):
         T.train(tiny_config("baseline3", **values), tiny_market, tmp_path / "b3", baseline1_dir=b1)
 
@@ -205,11 +233,11 @@ def test_triplet_modes_on_a_hand_built_batch():
     torch.manual_seed(0)
     fb, fc = torch.randn(8, 5), torch.randn(8, 5)
     pids = torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])
-    per = T._triplet(tiny_config(triplet_mode="per_network"), [(fb, pids), (fc, pids)])
-    joint = T._triplet(tiny_config(triplet_mode="joint"), [(fb, pids), (fc, pids)])
-    assert per.item() == pytest.approx((batch_hard_triplet(fb, pids, 0.3) + batch_hard_triplet(fc, pids, 0.3)).item())
+    per = T._triplets(tiny_config(triplet_mode="per_network"), [(fb, pids), (fc, pids)])
+    (joint,) = T._triplets(tiny_config(triplet_mode="joint"), [(fb, pids), (fc, pids)])
+    assert [t.item() for t in per] == [batch_hard_triplet(f, pids, 0.3).item() for f in (fb, fc)]
     assert joint.item() == pytest.approx(batch_hard_triplet(torch.cat([fb, fc]), torch.cat([pids, pids]), 0.3).item())
-    assert per.item() != pytest.approx(joint.item())
+    assert sum(per).item() != pytest.approx(joint.item())
 
 
 def test_one_network_peer_form_trains_a_single_augmented_network(tiny_market, tmp_path):

@@ -71,9 +71,14 @@ def train_inputs(wildcards):
     inputs = {"data": f"{RUNS}/data/{wildcards.dataset}.json"}
     method, overrides = parse_run_name(wildcards.run)
     cfg = resolve(PROFILE, wildcards.dataset, method, overrides, int(wildcards.seed))
-    if get_method(method, cfg.peer_form).uses_baseline1(cfg.triplet_mode, cfg.share_basic):
+    spec = get_method(method, cfg.peer_form)
+    if spec.uses_baseline1(cfg.triplet_mode, cfg.share_basic):
         baseline1 = run_dir(wildcards.dataset, baseline1_name(wildcards.run), wildcards.seed)
         inputs["baseline1"] = os.path.join(baseline1, "model.pt")
+    source = spec.read_off(cfg.triplet_mode, cfg.share_basic)
+    if source:  # Baseline 1 is written from AEA's run of the same seed (share_basic)
+        inputs["basic_of"] = os.path.join(run_dir(wildcards.dataset, run_name(source, overrides), wildcards.seed),
+                                          "model.pt")
     return inputs
 
 
@@ -81,9 +86,13 @@ def train_args(wildcards, input):
     """`aea train` arguments after the common ones, one list item per word (the rule quotes each)."""
     method, overrides = parse_run_name(wildcards.run)
     args = ["--method", method] + [f"{k}={v}" for k, v in sorted(overrides.items())]
-    if "baseline1" in input.keys():
-        args += ["--baseline1", os.path.dirname(input.baseline1)]
-    return args
+    return args + other_run_args(input)
+
+
+def other_run_args(input):
+    """`aea train`'s --baseline1 / --basic-of for the finished runs among a training job's inputs."""
+    return [arg for key in ("baseline1", "basic_of") if key in input.keys()
+            for arg in (f"--{key.replace('_', '-')}", os.path.dirname(input[key]))]
 
 
 def run_config_hash(wildcards):
