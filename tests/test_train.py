@@ -207,7 +207,7 @@ def test_basic_of_is_refused_where_the_network_is_trained(tiny_market, tmp_path)
 
 def test_sharing_needs_a_baseline1_run_trained_as_the_basic_network(tiny_market, tmp_path):
     values = {"epochs": 2, "warmup_epochs": 1, "max_iters_per_epoch": 1, "lr_decay_epoch": 2}
-    with pytest.raises(AEAError, match=r"needs a finished Baseline-1 run; pass --baseline1 DIR .* or set share_basic=false"):
+    with pytest.raises(AEAError, match=r"needs a finished Baseline-1 run; pass --baseline1 DIR .* share_basic=false"):
         T.train(tiny_config("baseline3", **values), tiny_market, tmp_path / "b3")
     b1 = T.train(tiny_config("baseline1", **{**values, "margin": 0.5}), tiny_market, tmp_path / "b1").parent
     with pytest.raises(AEAError, match=r"is a baseline1 run that differs in margin=0.5; pass the baseline1 run of "
