@@ -6,7 +6,8 @@
 # the release directory name is fixed); the data root is the profile's, under $AEA_DATA when that is set.
 # Runs: results/runs/<mechanism profile>/<variant>-g<generator seed>/<method>/seed<k>/, trained once on the p = 0
 # data of their generator seed (metrics.json) and evaluated on the p = 0.2 and 0.4 test sets of the same seed
-# (metrics-p0.2.json, metrics-p0.4.json): the training split is byte-identical across p.
+# (metrics-p0.2.json, metrics-p0.4.json, both by one job: workflow/scripts/evaluate_many.py): the training split
+# is byte-identical across p.
 # Needs workflow/rules/mechanism_common.smk included before it.
 
 
@@ -58,24 +59,23 @@ rule mechanism_train:
 
 
 rule mechanism_evaluate:
+    # one job (one Python process: torch imported once) per run for all its test sets beyond p = 0
     wildcard_constraints:
-        **MECH_WILDCARDS,
+        **{**MECH_WILDCARDS, "variant": "|".join(MECH_RETESTED)},
     input:
-        data=f"{MECH_DATA}/.aea/{{variant}}-p{{p}}-g{{gen}}.{MECH_PROFILE.synthetic}.done",
+        data=[f"{MECH_DATA}/.aea/{{variant}}-p{p}-g{{gen}}.{MECH_PROFILE.synthetic}.done" for p in MECH_OCCLUSION[1:]],
         model=f"{MECH_RUNS}/{{variant}}-g{{gen}}/{{method}}/seed{{seed}}/model.pt",
     output:
-        f"{MECH_RUNS}/{{variant}}-g{{gen}}/{{method}}/seed{{seed}}/metrics-p{{p}}.json",
+        [f"{MECH_RUNS}/{{variant}}-g{{gen}}/{{method}}/seed{{seed}}/metrics-p{p}.json" for p in MECH_OCCLUSION[1:]],
     log:
-        f"{MECH_RUNS}/{{variant}}-g{{gen}}/{{method}}/seed{{seed}}/evaluate-p{{p}}.log",
+        f"{MECH_RUNS}/{{variant}}-g{{gen}}/{{method}}/seed{{seed}}/evaluate.log",
     params:
-        root=lambda w: mechanism_root(w.variant, w.p, w.gen),
-        run=lambda w, input: os.path.dirname(input.model),
+        roots=lambda w: [mechanism_root(w.variant, p, w.gen) for p in MECH_OCCLUSION[1:]],
     threads: config["train_threads"]
     conda:
         ENV
-    shell:
-        "aea evaluate --run {params.run:q} --data-root {params.root:q} --out {output:q} --threads {threads}"
-        " > {log:q} 2>&1 || (tail -n 1 {log:q} >&2; exit 1)"
+    script:
+        "../scripts/evaluate_many.py"
 
 
 rule mechanism_table:

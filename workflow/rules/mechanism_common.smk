@@ -11,6 +11,8 @@ MECH_OCCLUSION = ("0", "0.2", "0.4")  # as they appear in paths
 MECH_METHODS = {"redundant": ("baseline1", "aea", "baseline2", "noerase", "randbudget"),
                 "single-cue": ("baseline1", "aea", "baseline2")}
 MECH_TESTED_AT = {"redundant": MECH_OCCLUSION, "single-cue": ("0",)}
+# variants whose runs are evaluated beyond p = 0 (at every p of MECH_OCCLUSION, by one job each)
+MECH_RETESTED = tuple(v for v, ps in MECH_TESTED_AT.items() if ps == MECH_OCCLUSION)
 
 
 def mechanism_root(variant, p, gen):
