@@ -44,7 +44,7 @@ rule mechanism_train:
         root=lambda w: mechanism_root(w.variant, "0", w.gen),
         out=lambda w: mechanism_run(w.variant, w.gen, w.method, w.seed),
         config_hash=mechanism_config_hash,
-        baseline1=lambda w, input: ["--baseline1", os.path.dirname(input.baseline1)] if "baseline1" in input.keys() else [],
+        runs=lambda w, input: other_run_args(input),
     threads: config["train_threads"]
     resources:
         gpu=config["gpus_per_run"],
@@ -54,7 +54,7 @@ rule mechanism_train:
         # AEA_DATA: the data root wins over any outer one; data_root=: the run's config records its data
         "AEA_DATA={params.root:q} aea train --profile {params.profile:q} --dataset market1501"
         " --method {wildcards.method} --seed {wildcards.seed} --evaluate --replace-changed --out {params.out:q}"
-        " --threads {threads} data_root={params.root:q} {params.baseline1:q} > {log:q} 2>&1"
+        " --threads {threads} data_root={params.root:q} {params.runs:q} > {log:q} 2>&1"
         " || (tail -n 1 {log:q} >&2; exit 1)"
 
 

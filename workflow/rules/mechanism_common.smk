@@ -39,8 +39,12 @@ def mechanism_train_inputs(wildcards):
     """The run's data, and the Baseline-1 run of the same unit for a run that takes its basic network from it."""
     inputs = {"data": f"{MECH_DATA}/.aea/{wildcards.variant}-p0-g{wildcards.gen}.{MECH_PROFILE.synthetic}.done"}
     cfg = mechanism_config(wildcards)
-    if get_method(cfg.method, cfg.peer_form).uses_baseline1(cfg.triplet_mode, cfg.share_basic):
+    spec = get_method(cfg.method, cfg.peer_form)
+    if spec.uses_baseline1(cfg.triplet_mode, cfg.share_basic):
         inputs["baseline1"] = f"{mechanism_run(wildcards.variant, wildcards.gen, 'baseline1', wildcards.seed)}/model.pt"
+    source = spec.read_off(cfg.triplet_mode, cfg.share_basic)
+    if source:  # Baseline 1 is written from AEA's run of the same unit (share_basic)
+        inputs["basic_of"] = f"{mechanism_run(wildcards.variant, wildcards.gen, source, wildcards.seed)}/model.pt"
     return inputs
 
 
