@@ -70,9 +70,17 @@ UPPER_COLOURS = np.array([[200, 40, 40], [40, 70, 190], [40, 150, 60], [225, 200
                           [120, 75, 40], [130, 130, 130]], dtype=np.float32)
 UPPER_SHAPES = ("hstripes", "vstripes", "band", "grid", "yoke")  # left-right symmetric: flipping keeps them
 UPPER_SHADES = ("dark", "light")
+# a pattern's shade: the colour scaled by DARK_SHADE, or moved LIGHT_SHADE of the way to white (high contrast,
+# calibrated for C3 like LOWER_CONTRAST)
+DARK_SHADE, LIGHT_SHADE = 0.15, 0.85
 NUM_PATTERNS = 1 + len(UPPER_SHAPES) * len(UPPER_SHADES)  # 0: plain
-LOWER_COLOURS = np.array([[45, 55, 105], [30, 30, 30], [125, 125, 125], [195, 175, 135], [105, 70, 40],
-                          [90, 105, 50]], dtype=np.float32)
+# Contrast of the lower body (and of the upper-body patterns below) set by calibration (docs/mechanism.md,
+# "Calibration log"): with full-contrast lower garments Baseline 1's attention went to the legs and the background
+# more than to the torso (C3 failed). The garments' colours (navy, black, grey, beige, brown, green) are pulled 40%
+# of the way to mid grey; spread apart first, so that the closest two stay 56 apart (RGB distance).
+LOWER_CONTRAST = 0.6
+LOWER_COLOURS = (128 + LOWER_CONTRAST * (np.array([[40, 55, 120], [30, 30, 30], [125, 125, 125], [205, 180, 130],
+                                                   [120, 60, 30], [55, 135, 60]], dtype=np.float32) - 128))
 LOWER_STYLES = ("trousers", "shorts", "skirt")
 SHOE_COLOURS = np.array([[235, 235, 235], [25, 25, 25], [205, 35, 35], [30, 160, 170], [220, 190, 40]],
                         dtype=np.float32)
@@ -233,7 +241,7 @@ def _paint_person(img: np.ndarray, labels: np.ndarray, look: Look, cam: CameraSt
     if look.upper_pattern:
         base = UPPER_COLOURS[look.upper_colour]
         dark = UPPER_SHADES[(look.upper_pattern - 1) % len(UPPER_SHADES)] == "dark"
-        shade = base * 0.45 if dark else base + 0.55 * (255 - base)
+        shade = base * DARK_SHADE if dark else base + LIGHT_SHADE * (255 - base)
         paint(torso & _upper_pattern(look.upper_pattern, u, v), shade + jitter["upper"], "upper")
     # carried item, over the upper body where they meet
     if look.item_type:
