@@ -4,24 +4,21 @@ Why not ``torch.optim``: its optimizers import ``torch._dynamo`` on construction
 on every ``step`` (to mark themselves as not compilable), 2.5-4 s per process.
 A workflow of hundreds of short training jobs pays that in every job, more than
 some of the trainings themselves.  The rules below are ``torch.optim.SGD`` and
-``torch.optim.Adam`` (single-tensor path, L2 weight decay added to the gradient,
-no Nesterov, no AMSGrad); the tests check both step for step against torch.
+``torch.optim.Adam`` (SGD: single-tensor path; Adam: torch's fused kernel; L2 weight decay added to the
+gradient, no Nesterov, no AMSGrad); the tests check both step for step against torch.
 
 Parameters whose gradient is None are skipped and keep no state (the
 complementary network during the warm-up); each parameter counts its own Adam
 steps, as torch does, so its bias correction starts when it first trains.
 
-Each step runs the update as multi-tensor ``torch._foreach_*`` ops over all
-parameters at once (Adam: over each set sharing a step count), not one Python
-round of ~7 small ops per tensor: on a CPU a foreach op applies the same
-per-tensor kernel in a C++ loop, so the numbers are bit-identical to the
-single-tensor path, only the Python and dispatch overhead of a ResNet's ~50
-tensors goes.
+SGD runs its update as multi-tensor ``torch._foreach_*`` ops over all
+parameters at once, not one Python round of small ops per tensor: on a CPU a
+foreach op applies the same per-tensor kernel in a C++ loop, so the numbers are
+bit-identical to the single-tensor path.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -45,21 +42,11 @@ class Optimizer:
             elif p.grad is not None:
                 p.grad.zero_()
 
-    @torch.no_grad()
-    def step(self) -> None:
-        group = self.param_groups[0]
-        trained = [(p, state) for p, state in zip(self.params, self.state) if p.grad is not None]
-        if not trained:
-            return
-        params = [p for p, _ in trained]
-        grads = [p.grad for p in params]
-        if group["weight_decay"] != 0:
-            grads = torch._foreach_add(grads, params, alpha=group["weight_decay"])
-        self._update(params, grads, [state for _, state in trained], group["lr"])
+    def trained(self) -> list[tuple[torch.Tensor, dict[str, Any]]]:
+        """(parameter, state) of the parameters with a gradient this step."""
+        return [(p, state) for p, state in zip(self.params, self.state) if p.grad is not None]
 
-    def _update(self, params: list[torch.Tensor], grads: list[torch.Tensor], states: list[dict[str, Any]],
-                lr: float) -> None:
-        """Update ``params`` in place with their (weight-decayed) ``grads``; ``states`` are theirs."""
+    def step(self) -> None:
         raise NotImplementedError
 
     def state_dict(self) -> dict[str, Any]:
@@ -83,8 +70,15 @@ class SGD(Optimizer):
         super().__init__(params, lr=lr, weight_decay=weight_decay)
         self.momentum = float(momentum)
 
-    def _update(self, params: list[torch.Tensor], grads: list[torch.Tensor], states: list[dict[str, Any]],
-                lr: float) -> None:
+    @torch.no_grad()
+    def step(self) -> None:
+        group, trained = self.param_groups[0], self.trained()
+        if not trained:
+            return
+        params, states = [p for p, _ in trained], [state for _, state in trained]
+        grads = [p.grad for p in params]
+        if group["weight_decay"] != 0:
+            grads = torch._foreach_add(grads, params, alpha=group["weight_decay"])
         if self.momentum:
             ongoing = [(g, s["momentum_buffer"]) for g, s in zip(grads, states) if "momentum_buffer" in s]
             if ongoing:
@@ -95,35 +89,32 @@ class SGD(Optimizer):
                 if "momentum_buffer" not in s:
                     s["momentum_buffer"] = torch.clone(g).detach()
             grads = [s["momentum_buffer"] for s in states]
-        torch._foreach_add_(params, grads, alpha=-lr)
+        torch._foreach_add_(params, grads, alpha=-group["lr"])
 
 
 class Adam(Optimizer):
-    """``torch.optim.Adam(betas=(0.9, 0.999), eps=1e-8, weight_decay=wd)`` (L2 added to the gradient)."""
+    """``torch.optim.Adam(betas=(0.9, 0.999), eps=1e-8, weight_decay=wd, fused=True)`` (L2 added to the
+    gradient): torch's fused kernel, one pass over each tensor for the whole update. The multi-tensor path
+    makes ~8 passes, and Adam's update is memory-bound: at smoke scale (1.8 M parameters, two networks) the
+    fused step takes 2.3 ms against 9.2 ms, 6% of a training step."""
 
     def __init__(self, params: Iterable[torch.nn.Parameter], *, lr: float, weight_decay: float = 0.0,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:
         super().__init__(params, lr=lr, weight_decay=weight_decay)
         self.betas, self.eps = (float(betas[0]), float(betas[1])), float(eps)
 
-    def _update(self, params: list[torch.Tensor], grads: list[torch.Tensor], states: list[dict[str, Any]],
-                lr: float) -> None:
-        beta1, beta2 = self.betas
-        by_step: dict[int, list[int]] = {}
-        for i, (p, state) in enumerate(zip(params, states)):
+    @torch.no_grad()
+    def step(self) -> None:
+        group, trained = self.param_groups[0], self.trained()
+        if not trained:
+            return
+        for p, state in trained:
             if not state:
                 state.update(step=0, exp_avg=torch.zeros_like(p), exp_avg_sq=torch.zeros_like(p))
             state["step"] += 1
-            by_step.setdefault(state["step"], []).append(i)
-        for step, members in by_step.items():
-            exp_avgs = [states[i]["exp_avg"] for i in members]
-            exp_avg_sqs = [states[i]["exp_avg_sq"] for i in members]
-            group_grads = [grads[i] for i in members]
-            torch._foreach_lerp_(exp_avgs, group_grads, 1 - beta1)
-            torch._foreach_mul_(exp_avg_sqs, beta2)
-            torch._foreach_addcmul_(exp_avg_sqs, group_grads, group_grads, value=1 - beta2)
-            step_size = lr / (1 - beta1 ** step)
-            denoms = torch._foreach_sqrt(exp_avg_sqs)
-            torch._foreach_div_(denoms, math.sqrt(1 - beta2 ** step))
-            torch._foreach_add_(denoms, self.eps)
-            torch._foreach_addcdiv_([params[i] for i in members], exp_avgs, denoms, value=-step_size)
+        states = [state for _, state in trained]
+        torch._fused_adam_(
+            [p for p, _ in trained], [p.grad for p, _ in trained], [s["exp_avg"] for s in states],
+            [s["exp_avg_sq"] for s in states], [], [torch.tensor(float(s["step"])) for s in states],
+            lr=group["lr"], beta1=self.betas[0], beta2=self.betas[1], weight_decay=group["weight_decay"],
+            eps=self.eps, amsgrad=False, maximize=False)

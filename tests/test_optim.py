@@ -37,7 +37,7 @@ def run(make, steps: int = 6, late: bool = False) -> list[torch.Tensor]:
     (lambda ps: optim.SGD(ps, lr=0.05, momentum=0.9, weight_decay=5e-4),
      lambda ps: torch.optim.SGD(ps, lr=0.05, momentum=0.9, weight_decay=5e-4, foreach=False)),
     (lambda ps: optim.Adam(ps, lr=0.05, weight_decay=5e-4),
-     lambda ps: torch.optim.Adam(ps, lr=0.05, weight_decay=5e-4, foreach=False)),
+     lambda ps: torch.optim.Adam(ps, lr=0.05, weight_decay=5e-4, fused=True)),
 ], ids=["sgd", "adam"])
 def test_same_updates_as_torch_optim(ours, theirs, late):
     for a, b in zip(run(ours, late=late), run(theirs, late=late)):

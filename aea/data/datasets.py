@@ -28,17 +28,18 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-import h5py
 import numpy as np
-import scipy.io
 from PIL import Image
 from tqdm import tqdm
 
 from aea.errors import AEAError
 from aea.io import atomic_path, read_json, write_json
 from aea.names import DATASETS
+
+if TYPE_CHECKING:  # h5py and scipy.io load only for CUHK03's .mat files (0.4 s of every other process's start)
+    import h5py
 
 log = logging.getLogger(__name__)
 
@@ -203,6 +204,8 @@ def _extract_cuhk03(mat_path: Path, setting: str, images_dir: Path) -> None:
     if stamp_path.is_file() and read_json(stamp_path) == stamp:
         return
     log.info("extracting CUHK03 %s images from %s to %s (once)", setting, mat_path, images_dir)
+    import h5py
+
     try:
         f = h5py.File(mat_path, "r")
     except OSError as e:
@@ -253,6 +256,8 @@ _PROTOCOL_HINT = "use cuhk03_new_protocol_config_*.mat from zhunzhong07/person-r
 
 def read_protocol(path: Path) -> dict[str, np.ndarray]:
     """The split of one protocol config file; see ``protocol_split``."""
+    import scipy.io
+
     try:
         mat = scipy.io.loadmat(path)
     except (OSError, ValueError, NotImplementedError, scipy.io.matlab.MatReadError) as e:
