@@ -12,11 +12,13 @@ import errno
 import logging
 import shutil
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 
 from aea.config import DATASETS, METHODS, Profile, RunConfig, data_root, load_profile, parse_overrides, resolve
 from aea.errors import AEAError
 from aea.io import write_json
+from aea.methods import COMPLEMENTARY_KEYS, get_method
 
 log = logging.getLogger("aea")
 
@@ -91,16 +93,25 @@ def cmd_train(args: argparse.Namespace) -> None:
     cfg = resolve(profile, args.dataset, args.method, overrides, args.seed)
     set_threads(args.threads)
     check_runtime(cfg)
+    b1_overrides = {k: v for k, v in overrides.items() if k not in COMPLEMENTARY_KEYS}
+    b1_cfg = resolve(profile, args.dataset, "baseline1", b1_overrides, args.seed)
+    if args.write_baseline1 and get_method("baseline1").read_off(b1_cfg.triplet_mode, b1_cfg.share_basic) != cfg.method:
+        raise AEAError(f"--write-baseline1: Baseline 1 is not the basic network of a {cfg.method} run with "
+                       f"triplet_mode={b1_cfg.triplet_mode}, share_basic={b1_cfg.share_basic}; train it on its own")
     with claim_run_dir(Path(args.out)):
         split = load_dataset(cfg.dataset, data_root(cfg.data_root), check_counts=cfg.check_counts)
-        if args.replace_changed:
-            discard_changed_run(cfg, split.signature, Path(args.out))
-        model = train(cfg, split, Path(args.out), overrides=overrides,
-                      baseline1_dir=Path(args.baseline1) if args.baseline1 else None,
-                      basic_of=Path(args.basic_of) if args.basic_of else None)
-        log.info("model written to %s", model)
-        if args.evaluate:
-            evaluate_and_write(Path(args.out), split, cfg.device)
+        runs = [(cfg, Path(args.out), overrides, Path(args.basic_of) if args.basic_of else None)]
+        if args.write_baseline1:  # then Baseline 1 from this run's basic network, in the same process
+            runs.append((b1_cfg, Path(args.write_baseline1), b1_overrides, Path(args.out)))
+        for run_cfg, out, run_overrides, basic_of in runs:
+            with claim_run_dir(out) if out != Path(args.out) else nullcontext():
+                if args.replace_changed:
+                    discard_changed_run(run_cfg, split.signature, out)
+                model = train(run_cfg, split, out, overrides=run_overrides,
+                              baseline1_dir=Path(args.baseline1) if args.baseline1 else None, basic_of=basic_of)
+                log.info("model written to %s", model)
+                if args.evaluate:
+                    evaluate_and_write(out, split, run_cfg.device)
 
 
 def discard_changed_run(cfg: RunConfig, data_signature: str, out_dir: Path) -> None:
@@ -258,6 +269,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "AOS) and, with share_basic=true, the basic network of Baselines 3/4, REDA, AOS and controls")
     train.add_argument("--basic-of", help="finished AEA run of the same seed (share_basic=true, per_network "
                        "triplet): Baseline 1 is its basic network, written without training")
+    train.add_argument("--write-baseline1", metavar="DIR", help="AEA, share_basic=true: then write the Baseline-1 "
+                       "run of the same seed from this run's basic network into DIR (as --basic-of, one process)")
     train.add_argument("--pretrained", help="ImageNet weights file, or 'torchvision-cache'")
     train.add_argument("--threads", type=int, help="CPU threads for torch")
     train.add_argument("--evaluate", action="store_true", help="then evaluate and write metrics.json")

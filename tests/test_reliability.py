@@ -291,6 +291,19 @@ def test_baseline1_must_be_a_baseline1_run_of_the_same_seed(capsys, tmp_path, fi
         in message
 
 
+def test_write_baseline1_writes_aeas_basic_network_as_the_baseline1_run(capsys, tmp_path, finished_run, data_env):
+    """One process trains AEA and writes Baseline 1 from its basic network (the workflow's AEA job): the same
+    weights as the Baseline-1 run trained on its own (finished_run: same profile, seed 0), evaluated too."""
+    aea_run, b1 = tmp_path / "aea", tmp_path / "b1"
+    assert main(train_argv(aea_run, "--evaluate", "--write-baseline1", str(b1), method="aea")) == 0
+    written, trained = (torch.load(run / T.MODEL_FILE, weights_only=False) for run in (b1, finished_run))
+    assert written["basic_from"] == str(aea_run) and written["config"] == trained["config"]
+    assert all(torch.equal(written["state_dict"][k], v) for k, v in trained["state_dict"].items())
+    assert json.loads((b1 / "metrics.json").read_text())["method"] == "baseline1"
+    message = one_line_error(capsys, train_argv(tmp_path / "b3", "--write-baseline1", str(b1), method="baseline3"))
+    assert "--write-baseline1: Baseline 1 is not the basic network of a baseline3 run" in message
+
+
 # ----------------------------------------------------------------------------- aea compare on a damaged table
 
 def table2_metrics(folder: Path) -> list[str]:
