@@ -2,6 +2,7 @@
 # where results go, what each job needs and how it calls `aea`.
 
 import os
+from types import SimpleNamespace
 
 from snakemake.exceptions import WorkflowError
 
@@ -10,6 +11,7 @@ from aea.config import DATASETS, data_root, load_profile, parse_run_name, resolv
 from aea.errors import AEAError
 from aea.io import read_yaml
 from aea.methods import COMPLEMENTARY_KEYS, get_method
+from aea.tables.mechanism import mechanism_files
 
 PAPER_DIR = os.path.join(workflow.basedir, "results", "paper")  # reference values ship with the code
 ENV = "../envs/aea.yaml"  # the software of every rule (relative to the rule files)
@@ -80,6 +82,11 @@ def train_inputs(wildcards):
         inputs["basic_of"] = os.path.join(run_dir(wildcards.dataset, run_name(source, overrides), wildcards.seed),
                                           "model.pt")
     return inputs
+
+
+def of_run(wildcards, run):
+    """The wildcards of the `train` job of ``run`` at this job's dataset and seed."""
+    return SimpleNamespace(dataset=wildcards.dataset, run=run, seed=wildcards.seed)
 
 
 def train_args(wildcards, input):

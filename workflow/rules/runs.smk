@@ -4,8 +4,6 @@
 # The hash of the run's resolved config is a param: an edited profile value reruns the runs it changes, and
 # --replace-changed makes `aea train` start such a run afresh instead of refusing its directory.
 
-from types import SimpleNamespace
-
 TRAIN_THREADS = config["train_threads"]
 GPUS = config["gpus_per_run"]
 
@@ -42,11 +40,6 @@ rule train:
 READ_OFF_DATASETS = [d for d in PROFILE.datasets if get_method("baseline1").read_off(
     *(lambda c: (c.triplet_mode, c.share_basic))(resolve(PROFILE, d, "baseline1", {}, 0))) == "aea"]
 
-
-
-def of_run(wildcards, run):
-    """The wildcards of the `train` job of ``run`` at this job's dataset and seed."""
-    return SimpleNamespace(dataset=wildcards.dataset, run=run, seed=wildcards.seed)
 
 
 if READ_OFF_DATASETS:
