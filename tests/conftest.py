@@ -20,6 +20,15 @@ from aea.data.synthetic import make_synthetic  # noqa: E402
 REPO = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(autouse=True)
+def _keep_torch_threads():
+    """An in-process ``aea ... --threads N`` sets torch's thread count for the whole pytest process; restore it,
+    so a later test's in-process training runs with the same threads (and the same float sums) as before."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def tiny_root(tmp_path_factory) -> Path:
     """A data root with the tiny generated Market-1501 (the real on-disk format)."""

@@ -55,14 +55,17 @@ def test_resume_after_stop_equals_uninterrupted(tiny_market, tmp_path):
     assert list(log.lr) == pytest.approx([cfg.lr, cfg.lr, cfg.lr * cfg.lr_gamma])  # step at lr_decay_epoch=2
 
 
-def test_killed_process_resumes_to_the_same_model(tiny_root, tiny_market, tmp_path):
+def test_killed_process_resumes_to_the_same_model(tiny_root, tmp_path):
     """A real SIGKILL during training, then the same command again: the model equals an uninterrupted run."""
-    cfg = tiny_config(epochs=4, lr_decay_epoch=3)
-    T.train(cfg, tiny_market, tmp_path / "straight")
-    out = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "aea.cli", "train", "--profile", "tiny", "--dataset", "market1501", "--method",
-           "aea", "--out", str(out), "epochs=4", "warmup_epochs=1", "lr_decay_epoch=3", "max_iters_per_epoch=1"]
+    def command(out):  # the reference runs the same command uninterrupted: same process set-up, same threads
+        return [sys.executable, "-m", "aea.cli", "train", "--profile", "tiny", "--dataset", "market1501",
+                "--method", "aea", "--out", str(out), "epochs=4", "warmup_epochs=1", "lr_decay_epoch=3",
+                "max_iters_per_epoch=1"]
     env = {**os.environ, "AEA_DATA": str(tiny_root)}
+    straight = subprocess.run(command(tmp_path / "straight"), env=env, capture_output=True, text=True)
+    assert straight.returncode == 0, straight.stderr
+    out = tmp_path / "killed"
+    cmd = command(out)
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while not (out / T.CHECKPOINT_FILE).exists() and time.monotonic() < deadline and proc.poll() is None:
