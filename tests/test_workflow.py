@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 
 from aea import tables as T
 from aea.config import load_profile, resolve
@@ -75,6 +76,22 @@ def test_every_table_and_figure_is_written(clone):
     for dataset in TINY.datasets:
         assert (clone / OUT / "attention" / f"{dataset}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list((clone / "results").glob("*.csv")), "a non-default profile wrote into the default's place"
+
+
+def test_the_mechanism_experiment_is_part_of_all(clone):
+    """results/all builds the mechanism table on its tiny profile: every prediction and control decided over the
+    2 units (generator seeds 0 and 1 x one training seed), from runs whose Baseline 1 is AEA's basic network."""
+    listed = (clone / OUT / "all").read_text().split("\n")
+    assert all(f"{OUT}/mechanism.{ext}" in listed for ext in ("csv", "md", "png", "provenance.json"))
+    table = pd.read_csv(clone / OUT / "mechanism.csv")
+    assert list(table.id) == ["P1a", "P1b", "P2a", "P2b", "P3", "P4", "P5", "K1", "K2", "K3"] + list(table.id[10:])
+    decided = table[table.id != "K2"]
+    assert (decided.n_units == 2).all() and decided.verdict.isin(["holds", "fails", "inconclusive"]).all()
+    runs = clone / "results/runs/mechanism-tiny"
+    for gen in (0, 1):
+        b1 = torch.load(runs / f"redundant-g{gen}/baseline1/seed0/model.pt", weights_only=False)
+        assert b1["basic_from"].endswith(f"redundant-g{gen}/aea/seed0") and b1["train_seconds"] == 0.0
+        assert (runs / f"redundant-g{gen}/noerase/seed0/metrics-p0.4.json").is_file()
 
 
 def test_data_went_to_the_data_root_with_a_space(clone):
@@ -211,7 +228,8 @@ def test_an_edited_profile_value_reruns_exactly_the_runs_it_changes(clone, tmp_p
 
     dry = snakemake(clone, "-n", "--config", f"profile={edited}", "--", target, timeout=120)
     assert dry.returncode == 0, dry.stderr[-3000:]
-    planned = set(re.findall(r"output: results/runs/tiny/([\w-]+)/([\w.-]+)/seed(\d+)/model\.pt", dry.stdout))
+    outputs = " ".join(re.findall(r"^\s*output: (.*)$", dry.stdout, flags=re.M))  # AEA's job also writes Baseline 1
+    planned = set(re.findall(r"results/runs/tiny/([\w-]+)/([\w.-]+)/seed(\d+)/model\.pt", outputs))
     assert planned == {("cuhk03-detected", m, str(s)) for m in TABLE2_METHODS for s in TINY.seeds}
     assert re.search(r"table_table2\s+1\b", dry.stdout) and "Params have changed" in dry.stdout
 

@@ -81,6 +81,7 @@ rule all_tables:
     input:
         [path for name in TABLE_NAMES for path in table_files(name, OUT)],
         [str(path) for path in T.interpretation_files(OUT)],
+        [str(path) for path in mechanism_files(OUT)],  # the mechanism experiment (workflow/rules/mechanism.smk)
     output:
         f"{OUT}/all",
     log:
