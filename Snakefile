@@ -39,10 +39,13 @@ OUT = results_dir(PROFILE.name, DEFAULT_PROFILE)  # tables: results/ (default pr
 report: "workflow/report/workflow.rst"
 
 
+RUN_NAME_PATTERN = r"[a-z0-9]+(-[a-z0-9_.]+)*"  # aea.config.run_name: method, then -key_value per override
+
+
 wildcard_constraints:
     dataset="|".join(DATASETS),
     seed=r"\d+",
-    run=r"[a-z0-9]+(-[a-z0-9_.]+)*",
+    run=RUN_NAME_PATTERN,
 
 
 rule all:

@@ -91,6 +91,25 @@ def test_parsing_the_workflow_does_not_import_torch(tmp_path):
     assert "TORCH NOT IMPORTED" in done.stdout, done.stdout[-4000:]
 
 
+def test_each_run_has_one_rule_as_a_cluster_job_sees_it(tmp_path):
+    """A SLURM job runs Snakemake again with --allowed-rules set to its own rule. If `train` could also make AEA's
+    run (made by train_aea_and_baseline1), a Baseline-4 job would retrain AEA under `train` inside its own job (other
+    code and params than recorded) and delete AEA's outputs when that failed. So under `train` alone the plain AEA
+    and Baseline-1 runs have no rule, and the combined rule makes both."""
+    clone = copy_workflow(tmp_path / "clone")
+
+    def dry_run(rule: str, target: str) -> str:
+        done = subprocess.run([SNAKEMAKE, "-n", "--cores", "1", "--config", "profile=tiny", "--allowed-rules", rule,
+                               "--", f"{RUNS}/market1501/{target}/seed0/model.pt"], cwd=clone,
+                              env=workflow_env(tmp_path / "data"), capture_output=True, text=True, timeout=300)
+        return done.stdout + done.stderr
+
+    for run in ("aea", "baseline1"):
+        assert f"No rule to produce {RUNS}/market1501/{run}/seed0/model.pt" in dry_run("train", run)
+        assert "rule train_aea_and_baseline1" in dry_run("train_aea_and_baseline1", run)  # missing data, but planned
+    assert "No rule to produce" not in dry_run("train", "aea-erase_ratio_20")  # other AEA runs are `train`'s
+
+
 @pytest.fixture(scope="module")
 def cluster():
     """The loopback cluster: started (installing SLURM if needed) unless one is up; stopped only if started here."""

@@ -84,6 +84,12 @@ def train_inputs(wildcards):
     return inputs
 
 
+def reads_off_baseline1(dataset):
+    """Whether the dataset's plain Baseline-1 run is AEA's basic network (share_basic, Method.read_off)."""
+    cfg = resolve(PROFILE, dataset, "baseline1", {}, 0)
+    return get_method("baseline1").read_off(cfg.triplet_mode, cfg.share_basic) == "aea"
+
+
 def of_run(wildcards, run):
     """The wildcards of the `train` job of ``run`` at this job's dataset and seed."""
     return SimpleNamespace(dataset=wildcards.dataset, run=run, seed=wildcards.seed)

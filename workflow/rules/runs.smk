@@ -8,7 +8,18 @@ TRAIN_THREADS = config["train_threads"]
 GPUS = config["gpus_per_run"]
 
 
+# AEA and the Baseline-1 run written from its basic network by one process (rule train_aea_and_baseline1): one
+# start-up (torch import, data loading, about 4 s) instead of two, where every dataset of the profile reads
+# Baseline 1 off AEA (the default reading). Then `train` does not make the plain `aea` and `baseline1` runs: each
+# output has exactly one rule. (Not a ruleorder: a SLURM job runs Snakemake again with --allowed-rules set to its
+# own rule, so a Baseline-4 job under `train` saw AEA's outputs as made by another rule's code and params, retrained
+# AEA inside the job and deleted AEA's outputs when that failed.)
+READ_OFF = all(reads_off_baseline1(d) for d in PROFILE.datasets)
+
+
 rule train:
+    wildcard_constraints:
+        run=(r"(?!(?:aea|baseline1)/)" if READ_OFF else "") + RUN_NAME_PATTERN,
     input:
         unpack(train_inputs),
     output:
@@ -34,21 +45,10 @@ rule train:
         " > {log:q} 2>&1 || (tail -n 1 {log:q} >&2; exit 1)"
 
 
-# AEA and the Baseline-1 run written from its basic network (share_basic, aea.methods.Method.read_off) by one
-# process: one start-up (torch import, data loading, about 4 s) instead of two. For the plain run names; a
-# Baseline 1 with overrides is written by `train` from its AEA run (--basic-of).
-READ_OFF_DATASETS = [d for d in PROFILE.datasets if get_method("baseline1").read_off(
-    *(lambda c: (c.triplet_mode, c.share_basic))(resolve(PROFILE, d, "baseline1", {}, 0))) == "aea"]
+if READ_OFF:
 
-
-
-if READ_OFF_DATASETS:
-
-    ruleorder: train_aea_and_baseline1 > train
-
+    # For the plain run names; a Baseline 1 with overrides is written by `train` from its AEA run (--basic-of).
     rule train_aea_and_baseline1:
-        wildcard_constraints:
-            dataset="|".join(READ_OFF_DATASETS),
         input:
             unpack(lambda w: train_inputs(of_run(w, "aea"))),
         output:
