@@ -22,12 +22,15 @@ ERASE_SHARE_GOAL = 0.05
 SMOKE_SPEEDUP_GOAL = 4.0  # issue 10: a smoke step several times cheaper than the first landing's
 
 
-def one_step_timer(profile: str, rounds: int, overrides: dict | None = None, first_landing: bool = False):
-    """``first_landing``: the network as the first landing placed it (NCHW layout)."""
+def one_step_timer(profile: str, rounds: int, overrides: dict | None = None, first_landing: bool = False,
+                   phases: dict[str, list[float]] | None = None):
+    """``first_landing``: the network as the first landing placed it (NCHW layout). ``phases``: filled with the
+    seconds of each step's parts (see ``time_phases``)."""
     cfg = resolve(load_profile(profile), "market1501", "aea", {"pretrained": None, **(overrides or {})}, 0)
     torch.manual_seed(0)
     model = build_networks(cfg, 751, pretrained=None)
     model = model if first_landing else place(model, torch.device("cpu"))
+    clock = time_phases(model) if phases is not None else None
     optimizer = make_optimizer(cfg, model)
     strategy = make_strategy(cfg, get_method("aea"), None, None, None, torch.device("cpu"))
     batch_size = cfg.batch_p * cfg.batch_k
@@ -41,14 +44,35 @@ def one_step_timer(profile: str, rounds: int, overrides: dict | None = None, fir
         start = time.perf_counter()
         loss, _, erase_seconds = training_step(cfg, get_method("aea"), model, strategy, batch, joint=True,
                                                generator=generator)
+        forward = time.perf_counter()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        backward = time.perf_counter()
         optimizer.step()
-        return time.perf_counter() - start, erase_seconds
+        end = time.perf_counter()
+        if clock is not None:
+            clock["erase"] = erase_seconds
+            clock["losses and bookkeeping"] = forward - start - sum(clock.values())
+            clock.update({"backward (both networks)": backward - forward, "optimiser step": end - backward})
+            for name, seconds in clock.items():
+                phases.setdefault(name, []).append(seconds)
+            clock.clear()
+        return end - start, erase_seconds
 
     step()  # warm-up
+    if phases is not None:
+        phases.clear()
     timings = [step() for _ in range(rounds)]
     return cfg, timings
+
+
+def time_phases(model) -> dict[str, float]:
+    """Forward hooks that record each network's forward seconds into the returned dict, per step."""
+    clock: dict[str, float] = {}
+    for name, network in (("basic forward", model.basic), ("complementary forward", model.complementary)):
+        network.register_forward_pre_hook(lambda *_, name=name: clock.__setitem__(name, -time.perf_counter()))
+        network.register_forward_hook(lambda *_, name=name: clock.__setitem__(name, clock[name] + time.perf_counter()))
+    return clock
 
 
 @pytest.mark.parametrize("profile, rounds", [("smoke", 10), ("paper", 3)])
@@ -80,3 +104,31 @@ def test_smoke_step_is_several_times_cheaper_than_the_first_landing(benchmark):
     new = sorted(t for t, _ in after)[len(after) // 2]
     print(f"\nsmoke AEA step: width 64 {old * 1000:.0f} ms -> width 16 {new * 1000:.0f} ms ({old / new:.1f}x)")
     assert old / new >= SMOKE_SPEEDUP_GOAL
+
+
+def test_where_a_smoke_step_goes(benchmark):
+    """Issue 10's breakdown of one smoke AEA step (one thread, median of 10 steps per part): the first landing's
+    trunk (width 64, NCHW) and today's (width 16, channels-last). Printed with -s; asserts only that the parts
+    add up to the step."""
+    def both():
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            runs = {}
+            for label, overrides, first in (("first landing", {"base_width": 64}, True), ("now", {}, False)):
+                phases: dict[str, list[float]] = {}
+                _, timings = one_step_timer("smoke", 10, overrides, first_landing=first, phases=phases)
+                runs[label] = (timings, phases)
+        finally:
+            torch.set_num_threads(threads)
+        return runs
+
+    runs = benchmark.pedantic(both, rounds=1, iterations=1)
+    for label, (timings, phases) in runs.items():
+        step = sorted(t for t, _ in timings)[len(timings) // 2]
+        parts = {name: sorted(values)[len(values) // 2] for name, values in phases.items()}
+        print(f"\nsmoke AEA step, {label}: {step * 1000:.1f} ms")
+        for name, seconds in parts.items():
+            print(f"  {name:24s} {seconds * 1000:7.1f} ms  {100 * seconds / step:5.1f} %")
+        totals = [sum(values[i] for values in phases.values()) for i in range(len(timings))]
+        assert all(abs(total - t) < 1e-3 for total, (t, _) in zip(totals, timings))
