@@ -93,11 +93,12 @@ def cmd_train(args: argparse.Namespace) -> None:
     cfg = resolve(profile, args.dataset, args.method, overrides, args.seed)
     set_threads(args.threads)
     check_runtime(cfg)
-    b1_overrides = {k: v for k, v in overrides.items() if k not in COMPLEMENTARY_KEYS}
-    b1_cfg = resolve(profile, args.dataset, "baseline1", b1_overrides, args.seed)
-    if args.write_baseline1 and get_method("baseline1").read_off(b1_cfg.triplet_mode, b1_cfg.share_basic) != cfg.method:
-        raise AEAError(f"--write-baseline1: Baseline 1 is not the basic network of a {cfg.method} run with "
-                       f"triplet_mode={b1_cfg.triplet_mode}, share_basic={b1_cfg.share_basic}; train it on its own")
+    if args.write_baseline1:  # resolved only then: a run's own overrides need not make a valid Baseline 1
+        b1_overrides = {k: v for k, v in overrides.items() if k not in COMPLEMENTARY_KEYS}
+        b1_cfg = resolve(profile, args.dataset, "baseline1", b1_overrides, args.seed)
+        if get_method("baseline1").read_off(b1_cfg.triplet_mode, b1_cfg.share_basic) != cfg.method:
+            raise AEAError(f"--write-baseline1: Baseline 1 is not the basic network of a {cfg.method} run with "
+                           f"triplet_mode={b1_cfg.triplet_mode}, share_basic={b1_cfg.share_basic}; train it on its own")
     with claim_run_dir(Path(args.out)):
         split = load_dataset(cfg.dataset, data_root(cfg.data_root), check_counts=cfg.check_counts)
         runs = [(cfg, Path(args.out), overrides, Path(args.basic_of) if args.basic_of else None)]
