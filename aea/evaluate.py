@@ -52,9 +52,11 @@ def feature_fn(model: torch.nn.Module, which: str, norm: str = "per_half") -> Ca
 def extract_features(fn: Callable[[torch.Tensor], torch.Tensor], records: list[Record], *, height: int, width: int,
                      batch_size: int, num_workers: int, device: torch.device, desc: str = "features") -> torch.Tensor:
     """Features of ``records`` in listing order, (N, D) float32 on the CPU."""
+    started = time.perf_counter()
     loader = build_test_loader(records, height=height, width=width, batch_size=batch_size, num_workers=num_workers)
     batches = tqdm(loader, desc=desc, leave=False, disable=None)
     chunks = [fn(batch["images"].to(device)).float().cpu() for batch in batches]
+    log.info("%s: %d images in %.1f s", desc, len(records), time.perf_counter() - started)  # logs show no tqdm bar
     return torch.cat(chunks)
 
 
@@ -77,7 +79,7 @@ def pids_cams(records: Iterable[Record]) -> tuple[torch.Tensor, torch.Tensor]:
 def attention_masks(net: ReIDNetwork, images: torch.Tensor, layer: str, ratio: float) -> torch.Tensor:
     """Bool (B, H, W): the top-``ratio`` % of ``net``'s attention at ``layer``, resized to the images, exactly
     as salient erasing selects pixels (``kernels.reference``: sum of squares, bilinear resize, ties included)."""
-    scores = resize_map(attention_map(net(images, taps=(layer,)).maps[layer]), tuple(images.shape[-2:]))
+    scores = resize_map(attention_map(net.tap(images, layer)), tuple(images.shape[-2:]))
     return top_ratio_mask(scores, ratio)
 
 

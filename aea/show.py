@@ -34,7 +34,7 @@ def show_attention(run_dir: Path, split: Split, out_png: Path, *, count: int = 8
     images = batch["images"].to(next(model.parameters()).device)
 
     def scaled(net) -> np.ndarray:
-        maps = net(images, taps=(cfg.erase_layer,)).maps[cfg.erase_layer]
+        maps = net.tap(images, cfg.erase_layer)
         scores = resize_map(attention_map(maps), (cfg.height, cfg.width))
         return (scores / scores.flatten(1).amax(dim=1).clamp_min(1e-12)[:, None, None]).cpu().numpy()
 
@@ -55,7 +55,7 @@ def show_erasing(run_dir: Path, split: Split, out_png: Path, *, count: int = 8, 
     strategy = make_strategy(cfg, method, split, None, Path(run_dir), dev)
     batch = first_batch(split.train, cfg, count)
     images = batch["images"].to(dev)
-    tapped = basic_network(model)(images, taps=(cfg.erase_layer,)).maps[cfg.erase_layer]
+    tapped = basic_network(model).tap(images, cfg.erase_layer)
     generator = torch.Generator(device=dev).manual_seed(cfg.seed)
     erased, _ = strategy.erase(EraseInput(images, features=tapped, indices=batch["indices"].to(dev),
                                           flipped=torch.zeros(len(images), dtype=torch.bool, device=dev),

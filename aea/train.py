@@ -182,7 +182,7 @@ def static_erasing(cfg: RunConfig, method: Method, split: Split, baseline1_dir: 
     with torch.no_grad():
         if method.erasing == "static-salient":
             masks = static_salient_masks(
-                lambda x: net(x, taps=(cfg.erase_layer,)).maps[cfg.erase_layer], batches,
+                lambda x: net.tap(x, cfg.erase_layer), batches,
                 cfg.erase_ratio, (cfg.height, cfg.width),
             )
         else:

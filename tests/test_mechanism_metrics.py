@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -34,8 +33,8 @@ class Tapped(torch.nn.Module):
         self.mirror = mirror
         self.weight = torch.nn.Parameter(torch.zeros(1))
 
-    def forward(self, x: torch.Tensor, taps=()):
-        return SimpleNamespace(maps={layer: x.flip(-1) if self.mirror else x for layer in taps})
+    def tap(self, x: torch.Tensor, layer: str) -> torch.Tensor:
+        return x.flip(-1) if self.mirror else x
 
 
 def hand_split(tmp_path: Path) -> Split:

@@ -142,24 +142,31 @@ class Backbone(nn.Module):
         self.layer1, self.layer2, self.layer3, self.layer4 = net.layer1, net.layer2, net.layer3, net.layer4
         self.out_channels: dict[str, int] = dict(net.channels)
 
-    def forward(self, x: torch.Tensor, taps: Iterable[str] = LAYERS) -> dict[str, torch.Tensor]:
-        """Activations of ``taps`` (any of conv1..conv5); the trunk always runs to conv5, which is always returned.
+    def forward(self, x: torch.Tensor, taps: Iterable[str] = LAYERS, stop_after: str | None = None
+                ) -> dict[str, torch.Tensor]:
+        """Activations of ``taps`` (any of conv1..conv5). The trunk runs to conv5, which is always returned, unless
+        ``stop_after`` names a layer: then it stops there and returns only the taps up to it (an attention map of
+        conv2 costs the stem and one stage, not the whole trunk).
 
         Only requested maps are kept in the returned dict, so unrequested
         activations are freed as soon as autograd no longer needs them.
         """
         wanted = set(taps)
-        unknown = wanted - set(LAYERS)
+        unknown = wanted - set(LAYERS) | ({stop_after} - {None, *LAYERS})
         if unknown:
             raise AEAError(f"unknown tap(s) {sorted(unknown)}; choose from {', '.join(LAYERS)}")
         out: dict[str, torch.Tensor] = {}
         x = self.stem(x)
         if "conv1" in wanted:
             out["conv1"] = x
+        if stop_after == "conv1":
+            return out
         x = self.maxpool(x)
         for tap, layer in _STAGES:
             x = getattr(self, layer)(x)
             if tap in wanted:
                 out[tap] = x
+            if tap == stop_after:
+                return out
         out["conv5"] = x
         return out

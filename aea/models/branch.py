@@ -81,6 +81,10 @@ class ReIDNetwork(nn.Module):
         nn.init.normal_(self.classifier.weight, std=0.001)
         nn.init.zeros_(self.classifier.bias)
 
+    def tap(self, x: torch.Tensor, layer: str) -> torch.Tensor:
+        """The activations of ``layer`` alone: the trunk stops there (no heads, no later stages)."""
+        return self.backbone(x, taps=(layer,), stop_after=layer)[layer]
+
     def forward(self, x: torch.Tensor, taps: Iterable[str] = ("conv2",)) -> NetOutput:
         """Feature, logits and the activations of ``taps`` (e.g. ``("conv2",)``; ``()`` for none)."""
         taps = tuple(taps)

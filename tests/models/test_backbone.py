@@ -62,6 +62,23 @@ def test_only_requested_taps_are_returned_plus_conv5():
         net(torch.randn(1, 3, 64, 32), taps=("conv6",))
 
 
+@pytest.mark.parametrize("layer", LAYERS)
+def test_stop_after_gives_the_same_map_without_running_the_rest(layer):
+    torch.manual_seed(0)
+    net = Backbone("resnet18", pretrained=None).eval()
+    x = torch.randn(2, 3, 64, 32)
+    with torch.no_grad():
+        full = net(x, taps=(layer,))[layer]
+        calls = []
+        hook = net.layer4.register_forward_hook(lambda *_: calls.append(1))
+        stopped = net(x, taps=(layer,), stop_after=layer)
+        hook.remove()
+    assert list(stopped) == [layer] and torch.equal(stopped[layer], full)
+    assert calls == ([1] if layer == "conv5" else [])  # conv5 is layer4's output: the only case that runs it
+    with pytest.raises(AEAError, match="conv9"):
+        net(x, taps=(), stop_after="conv9")
+
+
 def test_unknown_arch_is_refused():
     with pytest.raises(AEAError, match="resnet50"):
         Backbone("vgg16", pretrained=None)
