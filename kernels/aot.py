@@ -1,4 +1,4 @@
-"""Ahead-of-time compile of the erase kernels for sm_80 and sm_90a, and their ptxas resource usage.
+"""Ahead-of-time compile of the erase kernels for sm_80, sm_90a and sm_100a, and their ptxas resource usage.
 
 No GPU is needed: ``triton.compile`` lowers each kernel to PTX for a given ``GPUTarget`` and the ptxas
 bundled with Triton reports registers, spill bytes and stack per kernel (``-v``); shared memory is
@@ -22,8 +22,9 @@ import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 
-#: Compute capability per reported arch (Triton adds the "a" suffix from sm_90 on).
-ARCHS: dict[str, int] = {"sm_80": 80, "sm_90a": 90}
+#: Compute capability per reported arch (Triton adds the "a" suffix from sm_90 on): A100, H100/H200, B200/GB200.
+#: For sm_100a Triton picks its bundled Blackwell ptxas (``get_ptxas(100)``: ptxas-blackwell, CUDA 13).
+ARCHS: dict[str, int] = {"sm_80": 80, "sm_90a": 90, "sm_100a": 100}
 #: (C, h, w, H, W) of the features and images per named shape.
 SHAPES: dict[str, tuple[int, int, int, int, int]] = {
     "smoke": (64, 16, 8, 64, 32),

@@ -1,4 +1,4 @@
-"""Ahead-of-time compile for sm_80 / sm_90a: every kernel variant the launcher uses, without spills.
+"""Ahead-of-time compile for sm_80 / sm_90a / sm_100a: every kernel variant the launcher uses, without spills.
 
 Compiling needs ``@triton.jit`` kernels, which TRITON_INTERPRET=1 (set by ``tests/conftest.py`` on machines
 without a GPU) turns into interpreted functions, so ``python -m kernels.aot`` runs in a subprocess
