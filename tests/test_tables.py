@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import shutil
 from pathlib import Path
 
@@ -431,7 +430,8 @@ def test_write_diff_markdown_has_header_cells_claims_and_context(tmp_path):
     assert "### holds: AEA beats REDA and AOS on every dataset, in rank-1 and in mAP" in md
     assert "16 comparisons: 16 hold, 0 fail at 95% (0 after Bonferroni), 0 inconclusive" in md
     assert "| AEA | REDA | Market-1501 | mAP | +10.0 [+10.0, +10.0] (2) | holds |" in md  # every AP 10 points up
-    assert re.search(r"\| AEA \| REDA \| Market-1501 \| rank1 \| \+10\.0 \[\+\d\.\d, \+1\d\.\d\] \(2\) \| holds \|", md)
+    # rank-1: 10% more first-rank hits at both seeds; only the per-seed means enter the t interval
+    assert "| AEA | REDA | Market-1501 | rank1 | +10.0 [+10.0, +10.0] (2) | holds |  |" in md
     assert "## Context: peers' published numbers" in md and "58.14" in md
     back = T.read_table(tmp_path / "table6.diff.csv")
     aea = back[(back.method == "aea") & (back.dataset == "market1501") & (back.metric == "rank1")].iloc[0]

@@ -1,10 +1,11 @@
-"""The paper's worded claims, decided by paired comparisons over seeds with bootstrap intervals.
+"""The paper's worded claims, decided by paired comparisons over seeds with calibrated t intervals.
 
 A claim is a set of comparisons "cell A above cell B" (same dataset and metric;
 e.g. AEA vs Baseline 1 on Market-1501 in mAP, or R = 10 vs R = 20).  Each is
 the paired difference of the two cells' runs over the seeds both have, with a
-95% interval from ``aea.stats`` (seeds, then queries, resampled), and its own
-status: holds / fails / inconclusive.
+95% t interval on the per-seed differences (``aea.stats``, its error rate
+proven by ``aea.calibration`` in CI), and its own status: holds / fails /
+inconclusive; an inconclusive one also carries the seeds it would need.
 
 The claim's verdict:
   holds          every comparison holds (an intersection-union test: no
@@ -12,7 +13,8 @@ The claim's verdict:
   fails          at least one comparison fails at the family level (its
                  interval at 1 - 0.05/k, Bonferroni over the claim's k
                  comparisons, lies wholly on the wrong side);
-  inconclusive   otherwise;
+  inconclusive   otherwise; its detail names the most seeds any of its
+                 inconclusive comparisons needs;
   not evaluable  a needed run is missing or carries no per-query results.
 "X is best" claims compare the best setting with every other setting that was
 run (profiles sweep fewer values than the paper); settings of the paper's grid
@@ -33,9 +35,8 @@ from aea.names import DATASETS
 from aea.tables.aggregate import Cell
 from aea.tables.specs import CUHK03, DEFAULT_SETTING, METHOD_LABELS, setting_key, table_runs
 
-NOT_EVALUABLE = "not evaluable"
 CLAIM_COLUMNS = ["table", "claim", "verdict", "detail", "winner", "loser", "dataset", "metric", "n_seeds",
-                 "n_queries", "diff", "low", "high", "status"]
+                 "n_queries", "diff", "low", "high", "seed_sd", "status", "seeds_needed"]
 
 
 @dataclass(frozen=True)
@@ -150,7 +151,7 @@ def evaluate_claims(cells: Mapping[Cell, Sequence[Mapping[str, Any]]], claims: S
     rows = []
     for claim in claims:
         comparisons, note = claim.comparisons(set(cells))
-        family = S.LEVEL if len(comparisons) < 2 else 1.0 - (1.0 - S.LEVEL) / len(comparisons)
+        family = S.family_level(len(comparisons))
         results = []
         for c in comparisons:
             got = compare_runs(cells.get(c.winner, ()), cells.get(c.loser, ()), c.metric, (S.LEVEL, family))
@@ -159,14 +160,36 @@ def evaluate_claims(cells: Mapping[Cell, Sequence[Mapping[str, Any]]], claims: S
         for c, got in results:
             row = {"table": claim.table, "claim": claim.text, "verdict": verdict, "detail": detail,
                    "winner": c.label(c.winner), "loser": c.label(c.loser), "dataset": c.winner[1], "metric": c.metric}
-            if isinstance(got, str):
-                row["status"] = f"{NOT_EVALUABLE} ({got})"
-            else:
-                iv = got[0]
-                row.update(n_seeds=iv.n_seeds, n_queries=iv.n_queries, diff=iv.diff, low=iv.low, high=iv.high,
-                           status=iv.status)
-            rows.append(row)
+            rows.append({**row, **comparison_fields(got)})
     return pd.DataFrame(rows, columns=CLAIM_COLUMNS)
+
+
+def comparison_fields(got: list[S.Interval] | str) -> dict[str, Any]:
+    """A comparison's columns from ``compare_runs``: its 95% interval, seed SD, status and, when inconclusive,
+    the seeds it would need (empty when no number of seeds would: a difference of exactly 0 or one seed)."""
+    if isinstance(got, str):
+        return {"status": f"{S.NOT_EVALUABLE} ({got})"}
+    iv = got[0]
+    needed = iv.seeds_needed if iv.status == S.INCONCLUSIVE else None
+    return {"n_seeds": iv.n_seeds, "n_queries": iv.n_queries, "diff": iv.diff, "low": iv.low, "high": iv.high,
+            "seed_sd": iv.sd, "status": iv.status, "seeds_needed": needed}
+
+
+def interval_text(row: Mapping[str, Any]) -> str:
+    """A comparison row's "diff [low, high] (seeds)" in points; empty when not evaluable."""
+    if pd.isna(row.get("diff")):
+        return ""
+    if pd.isna(row.get("low")):
+        return f"{row['diff']:+.1f} [no interval] ({int(row['n_seeds'])})"
+    return f"{row['diff']:+.1f} [{row['low']:+.1f}, {row['high']:+.1f}] ({int(row['n_seeds'])})"
+
+
+def seeds_needed_text(row: Mapping[str, Any]) -> str:
+    """A comparison row's seeds needed: the number, "> MAX_SEEDS" for an inconclusive one with none, else empty."""
+    if row.get("status") != S.INCONCLUSIVE or pd.isna(row.get("seed_sd")):
+        return ""
+    needed = row.get("seeds_needed")
+    return f"> {S.MAX_SEEDS}" if needed is None or pd.isna(needed) else str(int(needed))
 
 
 def _verdict(results: list[tuple[Comparison, list[S.Interval] | str]], note: str) -> tuple[str, str]:
@@ -175,20 +198,33 @@ def _verdict(results: list[tuple[Comparison, list[S.Interval] | str]], note: str
     holds = sum(got[0].status == S.HOLDS for got in evaluable)
     fails = sum(got[0].status == S.FAILS for got in evaluable)
     family_fails = sum(got[1].status == S.FAILS for got in evaluable)
+    inconclusive = [got[0] for got in evaluable if got[0].status == S.INCONCLUSIVE]
     seeds = sorted({got[0].n_seeds for got in evaluable})
     parts = [f"{len(results)} comparisons: {holds} hold, {fails} fail at 95% ({family_fails} after Bonferroni), "
-             f"{len(evaluable) - holds - fails} inconclusive" + (f", {missing} not evaluable" if missing else "")]
+             f"{len(inconclusive)} inconclusive" + (f", {missing} not evaluable" if missing else "")]
     if seeds:
         parts.append(f"seeds per comparison: {'/'.join(map(str, seeds))}")
         if seeds[0] < S.MIN_SEEDS:
             parts.append(f"fewer than {S.MIN_SEEDS} seeds never decide")
+        elif len(results) > 1:
+            k, n = len(results), seeds[0]
+            parts.append(f"a family-level fails needs |t| > {S.t_quantile(n - 1, S.family_level(k)):.1f} "
+                         f"({n} seeds, {k} comparisons)")
+    if inconclusive and seeds and seeds[0] >= S.MIN_SEEDS:
+        needed = [iv.seeds_needed for iv in inconclusive]
+        known = [n for n in needed if n is not None]
+        text = f"seeds to decide its inconclusive comparisons (80% power at the observed difference): up to " \
+               f"{max(known)}" if known else "no number of seeds would decide its inconclusive comparisons"
+        if known and len(known) < len(needed):
+            text += f" ({len(needed) - len(known)} more than {S.MAX_SEEDS} or never: difference about 0)"
+        parts.append(text)
     if note:
         parts.append(note)
     detail = "; ".join(parts)
     if family_fails:
         return S.FAILS, detail
     if missing or not results:
-        return NOT_EVALUABLE, detail
+        return S.NOT_EVALUABLE, detail
     if holds == len(results):
         return S.HOLDS, detail
     return S.INCONCLUSIVE, detail

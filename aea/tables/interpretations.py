@@ -1,7 +1,8 @@
 """Every choice the paper leaves open that can flip a claim, run both ways on the same seeds.
 
 For each choice (a config key with two readings) the table shows, per dataset and
-metric, paired differences with their 95% bootstrap intervals (``aea.stats``):
+metric, paired differences with their 95% t intervals over seeds (``aea.stats``) and,
+when inconclusive, the seeds each would need:
   * the effect of the reading itself: method under reading B - method under A;
   * the claims it touches, under each reading: e.g. AEA - Baseline 1 with the
     joint triplet and with one triplet per network.
@@ -28,12 +29,12 @@ from aea.errors import AEAError
 from aea.io import write_json, write_text
 from aea.names import DATASET_LABELS, DATASETS
 from aea.tables.aggregate import collect_provenance, load_metrics, write_csv
-from aea.tables.claims import NOT_EVALUABLE, compare_runs
+from aea.tables.claims import compare_runs, comparison_fields, interval_text, seeds_needed_text
 from aea.tables.specs import METHOD_LABELS, RunSpec
 
 NAME = "interpretations"
 COLUMNS = ["choice", "key", "paper_profile", "comparison", "reading", "dataset", "metric", "n_seeds", "diff",
-           "low", "high", "status"]
+           "low", "high", "seed_sd", "status", "seeds_needed"]
 METRICS = ("rank1", "mAP")
 
 
@@ -109,10 +110,9 @@ def _row(choice: Choice, paper_value: Any, comparison: str, reading: str, datase
          got: list[S.Interval] | str) -> dict[str, Any]:
     row = {"choice": choice.name, "key": choice.key, "paper_profile": f"{choice.key}={format_value(paper_value)}",
            "comparison": comparison, "reading": reading, "dataset": dataset, "metric": metric}
-    if isinstance(got, str):
-        return {**row, "status": f"{NOT_EVALUABLE} ({got})"}
-    iv = got[0]
-    return {**row, "n_seeds": iv.n_seeds, "diff": iv.diff, "low": iv.low, "high": iv.high, "status": iv.status}
+    fields = comparison_fields(got)
+    fields.pop("n_queries", None)
+    return {**row, **fields}
 
 
 def build_interpretations(metrics: Sequence[Mapping[str, Any]], paper_values: Mapping[str, Any]) -> pd.DataFrame:
@@ -147,19 +147,18 @@ def build_interpretations(metrics: Sequence[Mapping[str, Any]], paper_values: Ma
 def interpretations_markdown(table: pd.DataFrame, profile: str) -> str:
     """The readable report: per choice, what each reading does and how the claims it touches come out."""
     lines = [f"# Open choices of the paper, run both ways (profile `{profile}`)", "",
-             "Each row: paired difference in points (mean over seeds) with its 95% bootstrap interval "
-             "(seeds, then queries, resampled) and `holds` (above 0) / `fails` (below 0) / `inconclusive`. "
+             "Each row: paired difference in points (mean over seeds) with its 95% t interval over the per-seed "
+             "differences and `holds` (above 0) / `fails` (below 0) / `inconclusive` (with the seeds it would "
+             "need for 80% power at the observed difference). "
              "Reading A is the profile's value, B the other reading; `paper profile` is what the `paper` "
              "profile uses.", ""]
     for choice, rows in table.groupby("choice", sort=False):
         lines += [f"## {choice}", "", f"paper profile: `{rows.paper_profile.iloc[0]}`", "",
-                  "| comparison | reading | dataset | metric | difference [95% CI] (seeds) | status |",
-                  "| --- | --- | --- | --- | --- | --- |"]
+                  "| comparison | reading | dataset | metric | difference [95% CI] (seeds) | status | seeds needed |",
+                  "| --- | --- | --- | --- | --- | --- | --- |"]
         for r in rows.to_dict("records"):
-            interval = "" if pd.isna(r["diff"]) else (
-                f"{r['diff']:+.1f} [{r['low']:+.1f}, {r['high']:+.1f}] ({int(r['n_seeds'])})")
             lines.append(f"| {r['comparison']} | {r['reading']} | {DATASET_LABELS.get(r['dataset'], r['dataset'])} "
-                         f"| {r['metric']} | {interval} | {r['status']} |")
+                         f"| {r['metric']} | {interval_text(r)} | {r['status']} | {seeds_needed_text(r)} |")
         lines.append("")
     return "\n".join(lines)
 

@@ -30,7 +30,6 @@ Fewer than ``aea.stats.MIN_SEEDS`` units never decide (``inconclusive``); a test
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,7 +45,6 @@ from aea.mechanism import LABELS, SALIENT_REGION
 from aea.tables.aggregate import collect_provenance, load_metrics, write_csv
 
 NAME = "mechanism"
-NOT_EVALUABLE = "not evaluable"
 ALPHA = 0.05
 K2_FRACTION = 0.25
 K3_BOUND = 3.0  # mAP points
@@ -167,33 +165,6 @@ def unit_differences(test: Test, runs: Mapping[RunKey, Mapping[Unit, Mapping[str
     return out
 
 
-def wilcoxon_p(differences: Sequence[float]) -> float:
-    """Two-sided Wilcoxon signed-rank p-value of the per-unit differences; 1 when every difference is 0."""
-    from scipy.stats import wilcoxon
-
-    d = np.asarray(differences, dtype=np.float64)
-    if len(d) == 0:
-        return math.nan
-    if not np.any(d):
-        return 1.0
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # scipy's note on falling back from the exact distribution
-        return float(wilcoxon(d, alternative="two-sided").pvalue)
-
-
-def holm(pvalues: Sequence[float]) -> list[float]:
-    """Holm's step-down adjusted p-values; NaN (a test not evaluated) counts as p = 1 and stays NaN."""
-    p = np.array([1.0 if math.isnan(v) else float(v) for v in pvalues])
-    m = len(p)
-    order = np.argsort(p, kind="stable")
-    adjusted = np.empty(m)
-    running = 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * p[i]))
-        adjusted[i] = running
-    return [math.nan if math.isnan(v) else float(a) for v, a in zip(pvalues, adjusted)]
-
-
 def _side_status(side: int, low: float, high: float) -> str:
     if side * low > 0 and side * high > 0:
         return S.HOLDS
@@ -207,7 +178,7 @@ def _k2(runs: Mapping[RunKey, Mapping[Unit, Mapping[str, Any]]], test: Test) -> 
     b2, b1 = (runs.get((test.variant, p, method), {}) for _, method, p in test.terms)
     units = sorted(set(b2) & set(b1))
     if not units:
-        return {"verdict": NOT_EVALUABLE, "detail": "missing runs", "n_units": 0}
+        return {"verdict": S.NOT_EVALUABLE, "detail": "missing runs", "n_units": 0}
     chance = [100.0 * float(b1[u]["mechanism"]["chance_map_official"]) for u in units]
     mean_b2 = float(np.mean([100.0 * float(b2[u]["map_official"]) for u in units]))
     mean_b1 = float(np.mean([100.0 * float(b1[u]["map_official"]) for u in units]))
@@ -236,7 +207,7 @@ def _verdict(test: Test, iv: S.Interval, holm_p: float) -> str:
     return status
 
 
-def build_mechanism(metrics: Sequence[Mapping[str, Any]], *, draws: int = S.DRAWS) -> pd.DataFrame:
+def build_mechanism(metrics: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     """One row per test of ``TESTS`` (columns ``COLUMNS``), decided as the module docstring says."""
     runs = index_runs(metrics)
     rows, family_p = [], {}
@@ -249,16 +220,16 @@ def build_mechanism(metrics: Sequence[Mapping[str, Any]], *, draws: int = S.DRAW
             continue
         diffs = unit_differences(test, runs)
         if not diffs:
-            rows.append({**row, "n_units": 0, "verdict": NOT_EVALUABLE, "detail": "missing runs"})
+            rows.append({**row, "n_units": 0, "verdict": S.NOT_EVALUABLE, "detail": "missing runs"})
             continue
-        iv = S.paired_interval(list(diffs.values()), draws=draws)
-        p = wilcoxon_p([d.mean() for d in diffs.values()])
+        iv = S.paired_interval(list(diffs.values()))
+        p = S.wilcoxon_p([d.mean() for d in diffs.values()])
         row.update(n_units=iv.n_seeds, n_queries=iv.n_queries, diff=iv.diff, low=iv.low, high=iv.high,
                    wilcoxon_p=p, detail=f"units (generator seed, training seed): {len(diffs)}", interval=iv)
         if test.id in HOLM_FAMILY:
             family_p[test.id] = p
         rows.append(row)
-    adjusted = dict(zip(HOLM_FAMILY, holm([family_p.get(t, math.nan) for t in HOLM_FAMILY])))
+    adjusted = dict(zip(HOLM_FAMILY, S.holm([family_p.get(t, math.nan) for t in HOLM_FAMILY])))
     for row in rows:
         iv = row.pop("interval", None)
         if row["id"] in adjusted:

@@ -32,7 +32,7 @@ from aea.tables.aggregate import (
     write_csv,
     write_table,
 )
-from aea.tables.claims import CLAIMS, evaluate_claims
+from aea.tables.claims import CLAIMS, evaluate_claims, interval_text, seeds_needed_text
 from aea.tables.paper import read_paper, read_peers
 from aea.tables.specs import KEY_COLUMNS, METHOD_LABELS, add_param_columns, get_spec
 
@@ -170,26 +170,23 @@ def write_diff(diff: pd.DataFrame, claims: pd.DataFrame, out_csv: str | Path, ou
 
 
 def claims_markdown(claims: pd.DataFrame) -> list[str]:
-    """Each claim's verdict, then its comparisons: paired difference [95% interval] (seeds) and status."""
+    """Each claim's verdict, then its comparisons: paired difference [95% interval] (seeds), status and the seeds
+    an inconclusive one needs."""
     lines = ["", "## Claims stated in the paper", "",
              "Each comparison: paired difference winner - loser in points, mean over the seeds both ran, "
-             "with its 95% bootstrap interval (seeds, then queries, resampled); `holds` = interval above 0, "
-             "`fails` = below 0, `inconclusive` = contains 0. A claim holds when all its comparisons hold, "
-             "fails when one fails after a Bonferroni correction over its comparisons.", ""]
+             "with its 95% t interval over the per-seed differences (calibrated by simulation: "
+             "docs/statistics.md); `holds` = interval above 0, `fails` = below 0, `inconclusive` = contains 0, "
+             "with the seeds that would decide it (80% power if the observed difference and seed spread were "
+             "the truth). A claim holds when all its comparisons hold, fails when one fails after a Bonferroni "
+             "correction over its comparisons.", ""]
     for text, rows in claims.groupby("claim", sort=False):
         first = rows.iloc[0]
         lines += [f"### {first['verdict']}: {text}", "", f"{first['detail']}", ""]
         body = [[r["winner"], r["loser"], DATASET_LABELS.get(r["dataset"], r["dataset"]), r["metric"],
-                 _interval_text(r), r["status"]] for r in rows.to_dict("records")]
+                 interval_text(r), r["status"], seeds_needed_text(r)] for r in rows.to_dict("records")]
         lines += [_markdown_table(["claimed winner", "loser", "dataset", "metric",
-                                   "difference [95% CI] (seeds)", "status"], body), ""]
+                                   "difference [95% CI] (seeds)", "status", "seeds needed"], body), ""]
     return lines
-
-
-def _interval_text(r: Mapping[str, Any]) -> str:
-    if pd.isna(r.get("diff")):
-        return ""
-    return f"{r['diff']:+.1f} [{r['low']:+.1f}, {r['high']:+.1f}] ({int(r['n_seeds'])})"
 
 
 def read_claims(path: str | Path) -> pd.DataFrame:
@@ -197,8 +194,8 @@ def read_claims(path: str | Path) -> pd.DataFrame:
     if not Path(path).is_file():
         raise AEAError(f"{path} not found; rebuild the table with `snakemake --cores all {Path(path).parent}/"
                        f"{Path(path).name.split('.')[0]}.csv`")
-    return pd.read_csv(path, keep_default_na=False, na_values={c: [""] for c in ("diff", "low", "high",
-                                                                                "n_seeds", "n_queries")})
+    numeric = ("diff", "low", "high", "n_seeds", "n_queries", "seed_sd", "seeds_needed")
+    return pd.read_csv(path, keep_default_na=False, na_values={c: [""] for c in numeric})
 
 
 def make_table(name: str, metrics_paths: Sequence[str | Path], out_dir: str | Path, paper_dir: str | Path) -> None:
