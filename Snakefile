@@ -24,8 +24,10 @@ configfile: CONFIG_FILE
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/slurm_head.smk"  # the SLURM head through outages and refusals (docs/slurm.md)
 
 
+check_config_files()
 check_config_keys(config, "workflow/schemas/config.schema.yaml")
 validate(config, "workflow/schemas/config.schema.yaml")
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import errno
 import logging
-import shutil
 import sys
 from contextlib import nullcontext
 from pathlib import Path
@@ -120,9 +119,10 @@ def discard_changed_run(cfg: RunConfig, data_signature: str, out_dir: Path) -> N
     (``data.json``), so the run starts afresh instead of being refused (the workflow passes it: an edited
     profile value or regenerated data reruns the run).
 
-    ``*.log`` files are kept (the workflow's log of this very job is open in there), and the lock file."""
+    Only the files aea writes there are deleted (``aea.train.RUN_FILES``), except ``*.log`` (the workflow's log of
+    this very job is open in there) and the lock file; a folder holding anything else is refused untouched."""
     from aea.io import read_json
-    from aea.train import CONFIG_FILE, DATA_FILE, LOCK_FILE
+    from aea.train import CONFIG_FILE, DATA_FILE, LOCK_FILE, is_run_file
 
     if not (out_dir / CONFIG_FILE).is_file():
         return
@@ -138,12 +138,17 @@ def discard_changed_run(cfg: RunConfig, data_signature: str, out_dir: Path) -> N
         same_data = False
     if same_config and same_data:
         return
+    entries = sorted(out_dir.iterdir())
+    foreign = [e.name + ("/" if e.is_dir() else "") for e in entries if e.is_dir() or not is_run_file(e.name)]
+    if foreign:
+        shown = ", ".join(foreign[:6]) + (f" and {len(foreign) - 6} more" if len(foreign) > 6 else "")
+        raise AEAError(f"--replace-changed: {out_dir} holds {shown}, which aea did not write, beside a run made "
+                       f"with another {'config' if not same_config else 'data'}; nothing was deleted: move those "
+                       "away, or give this run another --out")
     log.warning("%s holds a run made with another %s: deleting it to start afresh", out_dir,
                 "config" if not same_config else "data")
-    for entry in out_dir.iterdir():
-        if entry.is_dir():
-            shutil.rmtree(entry)
-        elif entry.suffix != ".log" and entry.name != LOCK_FILE:
+    for entry in entries:
+        if entry.suffix != ".log" and entry.name != LOCK_FILE:
             entry.unlink()
 
 

@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from aea.errors import AEAError
-from aea.io import read_yaml
+from aea.io import DuplicateKeyError, read_yaml
 from aea.names import DATASETS, LAYERS
 from kernels import BACKENDS, EraseError, check_ratio
 
@@ -265,6 +265,8 @@ def read_yaml_file(path: Path, fix: str) -> Any:
     """``path``'s YAML; an unreadable or malformed file is one AEAError line naming it, the place and ``fix``."""
     try:
         return read_yaml(path)
+    except DuplicateKeyError as e:  # PyYAML alone would keep the last value without a word
+        raise AEAError(f"{path}: {e}; keep one of them: {fix}") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -363,14 +365,16 @@ def read_run_config(path: Path) -> RunConfig:
     if not isinstance(values, dict):
         raise AEAError(f"{path} is empty or not a mapping of config keys; {fix}")
     try:
-        return config_from_dict(values)
+        return config_from_dict(values, path)
     except TypeError as e:  # a required key (profile, dataset, method) is missing
         raise AEAError(f"{path} is incomplete ({e}); {fix}") from None
 
 
-def config_from_dict(values: Mapping[str, Any]) -> RunConfig:
-    """Rebuild a RunConfig from a run's config.yaml; refuses keys this version does not know."""
+def config_from_dict(values: Mapping[str, Any], source: str | os.PathLike = "config") -> RunConfig:
+    """Rebuild a RunConfig from a run's config.yaml (``source``, named in errors); refuses keys this version does
+    not know."""
     unknown = set(values) - set(FIELD_TYPES)
     if unknown:
-        raise AEAError(f"config has unknown keys {sorted(unknown)}; it was written by another version of aea")
+        raise AEAError(f"{source} has unknown keys {sorted(unknown)}: it is not a run config of this version of aea; "
+                       "give a run directory that this aea wrote, or another --out")
     return RunConfig(**{k: coerce(k, v) if k in OVERRIDABLE else v for k, v in values.items()})

@@ -30,12 +30,10 @@ from aea.methods import get_method
 from aea.metrics import RankingResult, evaluate_features, evaluate_ranking
 from aea.models.aea import TwoNetworks, concat_features
 from aea.models.branch import ReIDNetwork
-from aea.train import basic_network, load_run, pick_device
+from aea.train import METRICS_FILE, basic_network, load_run, pick_device  # noqa: F401  (METRICS_FILE: its name here)
 from kernels.reference import attention_map, resize_map, top_ratio_mask
 
 log = logging.getLogger(__name__)
-
-METRICS_FILE = "metrics.json"
 
 
 def feature_fn(model: torch.nn.Module, which: str, norm: str = "per_half") -> Callable[[torch.Tensor], torch.Tensor]:

@@ -66,5 +66,49 @@ def read_json(path: str | os.PathLike) -> Any:
     return json.loads(Path(path).read_text())
 
 
+class DuplicateKeyError(yaml.YAMLError):
+    """A mapping that gives one key twice (PyYAML would silently keep the last)."""
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping, naming both lines."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.setdefault(key, key_node.start_mark.line + 1)
+            except TypeError:  # an unhashable key: SafeLoader's own error names it
+                break
+            if first != key_node.start_mark.line + 1:
+                raise DuplicateKeyError(f"key {key!r} is given twice, at lines {first} and "
+                                        f"{key_node.start_mark.line + 1}")
+        return super().construct_mapping(node, deep=deep)
+
+
 def read_yaml(path: str | os.PathLike) -> Any:
-    return yaml.safe_load(Path(path).read_text())
+    """``path``'s YAML (safe types only); a key given twice in one mapping raises ``DuplicateKeyError``.
+
+    The one YAML reader of the project: profiles, run configs, the workflow config and its schema."""
+    return yaml.load(Path(path).read_text(), Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
+
+
+def load_tensors(path: str | os.PathLike, map_location: Any = "cpu") -> Any:
+    """``torch.load`` of ``path`` with ``weights_only=True``: tensors and plain values only, so a file made to run
+    code when unpickled is refused, never run. Raises ``UnsafeFileError`` for such a file; any other exception
+    means the file is damaged (truncated, overwritten, not a torch file)."""
+    import pickle
+
+    import torch
+
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:  # torch's weights-only unpickler: a foreign object, or bytes that are no pickle
+        if "Weights only load failed" in str(e) and "Unsupported operand" not in str(e):
+            raise UnsafeFileError(str(path)) from None
+        raise
+
+
+class UnsafeFileError(Exception):
+    """A torch file holding Python objects besides tensors and plain values (see ``load_tensors``)."""

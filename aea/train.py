@@ -37,7 +37,7 @@ from aea.data.datasets import Split
 from aea.data.loaders import build_test_loader, build_train_loader, preload_pixels
 from aea.erasing import EraseInput, build_erasing
 from aea.errors import AEAError
-from aea.io import atomic_path, read_json, write_json, write_text, write_yaml
+from aea.io import UnsafeFileError, atomic_path, load_tensors, read_json, write_json, write_text, write_yaml
 from aea.losses import batch_hard_triplet
 from aea.methods import COMPLEMENTARY_KEYS, Method, get_method
 from aea.models.aea import TwoNetworks
@@ -54,6 +54,10 @@ MODEL_FILE = "model.pt"
 STATIC_MASKS_FILE = "static_masks.npz"
 DATA_FILE = "data.json"  # the data the run trains on: dataset, root and listing signature
 LOCK_FILE = ".train.lock"  # held (flock) by the one `aea train` writing the directory
+METRICS_FILE = "metrics.json"  # written by `aea train --evaluate` / `aea evaluate` (aea.evaluate)
+# every file aea writes into a run directory (and `aea show`'s default pictures); *.log are the workflow's job logs
+RUN_FILES = (CONFIG_FILE, LOG_FILE, CHECKPOINT_FILE, CHECKPOINT_FILE + ".corrupt", MODEL_FILE, STATIC_MASKS_FILE,
+             DATA_FILE, LOCK_FILE, METRICS_FILE, "attention.png", "erasing.png", "ranks.png")
 CHECKPOINT_KEYS = ("model", "optimizer", "epoch", "log", "train_seconds")
 # settings that change no trained number (where data and logs go, how they are read and checked)
 NUMBER_NEUTRAL_KEYS = ("check_counts", "num_workers", "cache_images", "eval_batch_size", "checkpoint_every")
@@ -113,20 +117,28 @@ def load_run(run_dir: Path, device: torch.device) -> tuple[RunConfig, TwoNetwork
     if not model_path.is_file():
         raise AEAError(f"{model_path} not found: the run is not finished; "
                        f"train it first with `aea train --out {run_dir}`")
-    damaged = (f"{model_path} is damaged: delete it and rerun the run's `aea train` command "
-               f"(it rewrites {MODEL_FILE} from the last checkpoint)")
+    retrain = f"delete it and rerun the run's `aea train` command (it rewrites {MODEL_FILE} from the last checkpoint)"
+    damaged = f"{model_path} is damaged: {retrain}"
     try:
-        saved = torch.load(model_path, map_location=device, weights_only=False)
+        saved = load_tensors(model_path, map_location=device)
+    except UnsafeFileError:
+        raise AEAError(not_a_run_file(model_path, retrain)) from None
     except Exception as e:  # truncated, overwritten or not a torch file: torch raises many types
         raise AEAError(f"cannot read {model_path} ({type(e).__name__}); {damaged}") from None
     try:
-        cfg = config_from_dict(saved["config"])
+        cfg = config_from_dict(saved["config"], model_path)
         model = build_networks(cfg, saved["num_classes"], pretrained=None)
         model.load_state_dict(saved["state_dict"])
     except (KeyError, TypeError, RuntimeError) as e:
         raise AEAError(f"{model_path} does not hold a whole run ({type(e).__name__}: {e}); {damaged}") from None
     record = {"overrides": saved.get("overrides", {}), "train_seconds": saved.get("train_seconds", float("nan"))}
     return cfg, place(model, device).eval(), record
+
+
+def not_a_run_file(path: Path, fix: str) -> str:
+    """The one-line refusal of a torch file that a weights-only load refuses (``aea.io.load_tensors``)."""
+    return (f"{path} is not a run file of this project: it holds Python objects besides tensors and plain values, "
+            f"which aea never loads (unpickling them could run code); if the run is yours, {fix}")
 
 
 def learning_rate(cfg: RunConfig, epoch: int) -> float:
@@ -314,18 +326,43 @@ def check_runtime(cfg: RunConfig) -> None:
 def claim_run_dir(out_dir: Path) -> Iterator[None]:
     """Hold ``out_dir`` for one ``aea train``: a second process on the same directory is refused (``flock`` on
     ``.train.lock``, released even when the holder is killed), and the temporary files of writes a killed run
-    cut short (``.checkpoint.pt.*.tmp``, see ``aea.io.atomic_path``) are removed."""
+    cut short (``.checkpoint.pt.*.tmp``, see ``aea.io.atomic_path``) are removed. The lock file is removed when
+    the holder ends (no ``.train.lock`` is left in a folder aea refused), so a holder checks that the file it
+    locked is still the one at the path."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    with open(out_dir / LOCK_FILE, "a") as handle:
+    lock = out_dir / LOCK_FILE
+    while True:
+        handle = open(lock, "a")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise AEAError(f"another `aea train` is writing {out_dir} (it holds {out_dir / LOCK_FILE}); "
+            handle.close()
+            raise AEAError(f"another `aea train` is writing {out_dir} (it holds {lock}); "
                            "wait for it to finish, or give this run another --out") from None
-        for leftover in out_dir.glob(".*.tmp"):
-            log.info("removing %s, left by an interrupted write", leftover)
-            leftover.unlink()
+        held = os.fstat(handle.fileno())
+        if lock.exists() and os.path.samestat(held, lock.stat()):
+            break
+        handle.close()  # the holder before us removed the file as it ended: lock the one at the path now
+    try:
+        for leftover in out_dir.iterdir():
+            if is_temp_of_run_file(leftover.name):
+                log.info("removing %s, left by an interrupted write", leftover)
+                leftover.unlink()
         yield
+    finally:
+        lock.unlink(missing_ok=True)  # still held here: no other run can have locked this file
+        handle.close()
+
+
+def is_temp_of_run_file(name: str) -> bool:
+    """Whether ``name`` is the temporary file of an interrupted write of a run file (``aea.io.atomic_path``)."""
+    return any(name.startswith(f".{run_file}.") and name.endswith(".tmp") for run_file in RUN_FILES)
+
+
+def is_run_file(name: str) -> bool:
+    """Whether a run directory's entry ``name`` is one that aea (or the workflow's job log) writes there: the only
+    files ``--replace-changed`` deletes."""
+    return name in RUN_FILES or name.endswith(".log") or is_temp_of_run_file(name)
 
 
 def read_checkpoint(path: Path, device: torch.device) -> dict | None:
@@ -338,14 +375,15 @@ def read_checkpoint(path: Path, device: torch.device) -> dict | None:
     if not path.is_file():
         return None
     try:
-        state = torch.load(path, map_location=device, weights_only=False)
+        state = load_tensors(path, map_location=device)  # weights only: a foreign object is refused, never run
         if not isinstance(state, dict) or not set(CHECKPOINT_KEYS) <= set(state):
             raise ValueError(f"not a checkpoint with {', '.join(CHECKPOINT_KEYS)}")
     except Exception as e:  # truncated, overwritten or not a torch file: torch raises many types
         aside = path.with_name(path.name + ".corrupt")
         os.replace(path, aside)
-        log.warning("%s is damaged (%s); set aside as %s, training restarts from epoch 1", path,
-                    type(e).__name__, aside)
+        what = ("not a run file of this project: it holds Python objects besides tensors, not loaded"
+                if isinstance(e, UnsafeFileError) else type(e).__name__)
+        log.warning("%s is damaged (%s); set aside as %s, training restarts from epoch 1", path, what, aside)
         return None
     return state
 

@@ -22,6 +22,7 @@ import torch
 
 from aea import tables as T
 from aea.config import load_profile, resolve
+from aea.errors import AEAError
 
 REPO = Path(__file__).resolve().parent.parent
 SNAKEMAKE = shutil.which("snakemake") or str(Path(sys.executable).parent / "snakemake")
@@ -252,8 +253,8 @@ def test_replace_changed_empties_only_a_run_directory_of_another_config_or_data(
 
     cfg = resolve(TINY, "market1501", "aea", {}, 0)
     run = tmp_path / "run"
-    (run / "sub").mkdir(parents=True)
-    kept = ["checkpoint.pt", "config.yaml", "sub", "train.log"]
+    run.mkdir()
+    kept = ["checkpoint.pt", "config.yaml", "train.log"]
 
     def fill():
         write_yaml(run / "config.yaml", cfg.to_dict())
@@ -274,6 +275,11 @@ def test_replace_changed_empties_only_a_run_directory_of_another_config_or_data(
     write_yaml(run / "config.yaml", {**cfg.to_dict(), "colour": "red"})  # written by another version of aea
     discard_changed_run(cfg, "data-a", run)
     assert [p.name for p in run.iterdir()] == ["train.log"]
+    fill()
+    (run / "sub").mkdir()  # anything aea did not write: the folder is refused untouched (tests/test_safety.py)
+    with pytest.raises(AEAError, match="holds sub/, which aea did not write"):
+        discard_changed_run(resolve(TINY, "market1501", "aea", {"lr": 2 * cfg.lr}, 0), "data-a", run)
+    assert sorted(p.name for p in run.iterdir()) == sorted([*kept, "sub"])
 
 
 def test_real_data_edited_in_place_reruns_its_check_and_so_its_runs(tmp_path):

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from aea.errors import AEAError
-from aea.io import atomic_path
+from aea.io import UnsafeFileError, atomic_path, load_tensors
 from aea.models.resnet import ARCHS, TORCHVISION_WIDTH, ResNet
 from aea.names import LAYERS
 
@@ -77,7 +77,10 @@ def resolve_pretrained(arch: str, pretrained: str | os.PathLike) -> Path:
 def _load_imagenet(net: ResNet, arch: str, path: Path) -> None:
     """Load a torchvision ImageNet state dict into ``net``, ignoring the fc head; any other mismatch is an error."""
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = load_tensors(path)
+    except UnsafeFileError:
+        raise AEAError(f"{path} is not a weights file: it holds Python objects besides tensors, which aea never loads "
+                       f"(unpickling them could run code); give a torchvision {arch} weights file") from None
     except Exception as exc:  # corrupt, truncated or not a torch file
         raise AEAError(f"cannot read pretrained weights {path} ({type(exc).__name__}); re-download the file") from exc
     if not isinstance(state, dict):

@@ -2,12 +2,13 @@
 # where results go, what each job needs and how it calls `aea`.
 
 import os
+from pathlib import Path
 from types import SimpleNamespace
 
 from snakemake.exceptions import WorkflowError
 
 from aea import tables as T
-from aea.config import DATASETS, data_root, load_profile, parse_run_name, resolve, run_name
+from aea.config import DATASETS, data_root, load_profile, parse_run_name, read_yaml_file, resolve, run_name
 from aea.errors import AEAError
 from aea.io import read_yaml
 from aea.methods import COMPLEMENTARY_KEYS, get_method
@@ -31,6 +32,16 @@ def check_config_keys(config, schema):
     if unknown:
         raise WorkflowError(f"unknown workflow setting(s) {', '.join(unknown)}; valid: {', '.join(valid)} "
                             "(run settings such as lr=... belong in a profile, see aea/profiles/)")
+
+
+def check_config_files():
+    """Read every workflow config file (workflow/config/config.yaml, any --configfile) again with aea's YAML reader,
+    which refuses a key given twice (Snakemake's loader keeps the last one without a word)."""
+    for path in workflow.configfiles:
+        try:
+            read_yaml_file(Path(path), "fix the workflow config file")
+        except AEAError as e:
+            raise WorkflowError(str(e)) from None
 
 
 def results_dir(profile, default):

@@ -1,0 +1,159 @@
+"""Security and data safety (issue 22): a received run folder runs no code, aea deletes nothing it did not write,
+and no input is silently taken wrong. Each fault is one `aea: error:` line naming the fix, exit status 2, no
+traceback, and nothing of the user's lost; or it is repaired at the next start."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import aea.train as T
+from aea.cli import main
+
+sys.path.insert(0, str(Path(__file__).parent))
+import test_reliability as R  # noqa: E402  (its helpers and fixtures)
+from test_reliability import copy_run, one_line_error, train_argv  # noqa: E402
+
+data_env, finished_run = R.data_env, R.finished_run  # the same fixtures here
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+class Payload:
+    """Unpickled by a full (not weights-only) load, it creates ``marker``: proof that loading ran code."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def plant_payload(path: Path, marker: Path) -> None:
+    """Rewrite the torch file ``path`` with its own content plus a payload, as a tampered shared run would be."""
+    saved = torch.load(path, weights_only=True)
+    torch.save({**saved, "note": Payload(marker)}, path)
+
+
+# ----------------------------------------------------------------------------- torch files load weights only
+
+@pytest.mark.parametrize("argv", [
+    lambda run, tmp: ["evaluate", "--run", str(run)],
+    lambda run, tmp: ["show", "attention", "--run", str(run), "--out", str(tmp / "a.png")],
+    lambda run, tmp: train_argv(tmp / "b4", "--baseline1", str(run), method="baseline4"),
+])
+def test_payload_in_model_file_is_never_run(capsys, tmp_path, finished_run, data_env, argv):
+    run = copy_run(finished_run, tmp_path)
+    marker = tmp_path / "payload-ran"
+    plant_payload(run / T.MODEL_FILE, marker)
+    message = one_line_error(capsys, argv(run, tmp_path))
+    assert not marker.exists()
+    assert f"{run / T.MODEL_FILE} is not a run file of this project" in message
+    assert "delete it and rerun the run's `aea train` command" in message
+
+
+def test_payload_in_checkpoint_is_set_aside_unrun_and_training_restarts(tmp_path, data_env, caplog):
+    out = tmp_path / "run"
+    assert main(train_argv(out)) == 0
+    (out / T.MODEL_FILE).unlink()
+    marker = tmp_path / "payload-ran"
+    plant_payload(out / T.CHECKPOINT_FILE, marker)
+    assert main(train_argv(out)) == 0
+    assert not marker.exists()
+    assert (out / "checkpoint.pt.corrupt").is_file() and (out / T.MODEL_FILE).is_file()
+    assert "not a run file of this project" in caplog.text and "training restarts from epoch 1" in caplog.text
+
+
+def test_payload_in_pretrained_file_is_never_run(capsys, tmp_path, data_env):
+    weights = tmp_path / "weights.pth"
+    marker = tmp_path / "payload-ran"
+    torch.save({"conv1.weight": torch.zeros(1), "note": Payload(marker)}, weights)
+    message = one_line_error(capsys, train_argv(tmp_path / "run", "--pretrained", str(weights), "base_width=64"))
+    assert not marker.exists()
+    assert f"{weights} is not a weights file" in message and "give a torchvision" in message
+
+
+def test_real_run_files_load_weights_only(finished_run):
+    for name in (T.MODEL_FILE, T.CHECKPOINT_FILE):
+        assert isinstance(torch.load(finished_run / name, weights_only=True), dict)
+
+
+# ----------------------------------------------------------------------------- only aea's files are deleted
+
+def foreign_run_dir(tmp_path: Path) -> tuple[Path, dict[str, bytes]]:
+    """A folder with another program's config.yaml beside the user's files."""
+    out = tmp_path / "project"
+    (out / "src").mkdir(parents=True)
+    (out / ".git").mkdir()
+    files = {"config.yaml": b"name: my project\n", "NOTES.md": b"my notes\n", "src/main.py": b"print(1)\n",
+             ".git/HEAD": b"ref: refs/heads/main\n"}
+    for name, content in files.items():
+        (out / name).write_bytes(content)
+    return out, files
+
+
+@pytest.mark.parametrize("flag", [[], ["--replace-changed"]])
+def test_foreign_folder_is_refused_untouched_and_no_lock_is_left(capsys, tmp_path, data_env, flag):
+    out, files = foreign_run_dir(tmp_path)
+    message = one_line_error(capsys, train_argv(out, *flag))
+    assert str(out) in message
+    if flag:
+        assert f"{out} holds .git/, NOTES.md, src/, which aea did not write" in message
+        assert "nothing was deleted" in message
+    else:
+        assert f"{out / 'config.yaml'} has unknown keys ['name']" in message
+    assert {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()} == files
+
+
+def test_replace_changed_deletes_only_run_files(tmp_path, data_env):
+    out = tmp_path / "run"
+    assert main(train_argv(out, "epochs=1")) == 0
+    (out / "train.log").write_text("the workflow's log of this job\n")
+    assert main(train_argv(out, "--replace-changed", "--evaluate")) == 0  # another config: started afresh
+    assert (out / "train.log").read_text() == "the workflow's log of this job\n"
+    assert (out / "metrics.json").is_file() and not (out / T.LOCK_FILE).exists()
+    (out / "mine.txt").write_text("keep me\n")
+    message_code = main(train_argv(out, "--replace-changed", "epochs=1"))
+    assert message_code == 2 and (out / "mine.txt").read_text() == "keep me\n" and (out / T.MODEL_FILE).is_file()
+
+
+def test_only_temp_files_of_run_files_are_swept(tmp_path, data_env):
+    out = tmp_path / "run"
+    out.mkdir()
+    ours, theirs = out / ".checkpoint.pt.k1ll3d.tmp", out / ".my-editor.swp.tmp"
+    ours.write_bytes(b"\0")
+    theirs.write_bytes(b"user's")
+    with T.claim_run_dir(out):
+        assert (out / T.LOCK_FILE).is_file()
+    assert not ours.exists() and theirs.read_bytes() == b"user's" and not (out / T.LOCK_FILE).exists()
+
+
+# ----------------------------------------------------------------------------- YAML: a key given twice
+
+def test_profile_with_a_key_given_twice_is_refused(capsys, tmp_path):
+    profile = tmp_path / "mine.yaml"
+    profile.write_text("base: tiny\ndefaults:\n  epochs: 3\n  lr: 0.01\nseeds: [0]\ndefaults:\n  epochs: 2\n")
+    message = one_line_error(capsys, train_argv(tmp_path / "run", "--profile", str(profile)))
+    assert f"{profile}: key 'defaults' is given twice, at lines 2 and 6; keep one of them" in message
+    assert not (tmp_path / "run").exists()
+
+
+def test_nested_key_given_twice_in_a_run_config_is_refused(capsys, tmp_path, finished_run, data_env):
+    run = copy_run(finished_run, tmp_path)
+    config = run / T.CONFIG_FILE
+    config.write_text(config.read_text() + "lr: 0.5\n")
+    message = one_line_error(capsys, ["evaluate", "--run", str(run)])
+    assert f"{config}: key 'lr' is given twice, at lines" in message and "train the run again" in message
+
+
+def test_workflow_config_with_a_key_given_twice_is_refused(tmp_path):
+    configfile = tmp_path / "mine.yaml"
+    configfile.write_text("profile: tiny\ntrain_threads: 1\nprofile: smoke\n")
+    done = subprocess.run([str(Path(sys.executable).parent / "snakemake"), "-n", "--snakefile", str(REPO / "Snakefile"),
+                           "--configfile", str(configfile)], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1
+    assert f"{configfile}: key 'profile' is given twice, at lines 1 and 3" in done.stdout + done.stderr
