@@ -1,0 +1,133 @@
+# How the Snakemake head of a SLURM run (workflow/profiles/slurm, docs/slurm.md) copes with what lasts days: the
+# SLURM plugin (snakemake-executor-plugin-slurm, pinned in pyproject.toml's `slurm` extra) is adjusted here, in the
+# head's own process, where it falls short. Nothing here runs unless that plugin is installed; a job on a node
+# (executor slurm-jobstep) never calls what is patched.
+#
+# - A controller outage (slurmctld restarted, a network cut) fails every status query of a check; the plugin then
+#   drops all its jobs from its active list and the head waits forever for jobs it no longer asks about. Here a
+#   failed query is asked again every STATUS_RETRY_SECONDS until SLURM answers (a warning says so, then every
+#   5 minutes), and the MinJobAge read while the controller answered is kept, so an outage does not switch the
+#   status command to sacct (which never answers on a cluster without accounting).
+# - sbatch: a submission the controller refuses (memory above any node's, a GPU the partition lacks, an unknown
+#   partition or account) cannot succeed on a retry: it fails at once with SLURM's message. A submission that
+#   found no controller waits for it and is made again.
+# - A job whose outputs are all there when SLURM reports TIMEOUT finished its work (runs write their files whole,
+#   at their end) and ran out of time after: it counts as done, not as a failure whose outputs are deleted.
+# - No account given: the plugin's guess runs `sacct ... | tail -1` without a shell (sacct prints "invalid
+#   option -- '1'"); here the guess asks sacct alone and goes on without an account when there is none.
+
+import asyncio
+import getpass
+import os
+import re
+import subprocess
+import time
+
+from snakemake.logging import logger
+
+STATUS_RETRY_SECONDS = 10
+SLURM_PLUGIN_VERSION = "2.8.0"  # the version these adjustments are written for (and pyproject.toml pins)
+# sbatch's words when it did not reach the controller (as opposed to a controller that refused the job)
+NO_CONTROLLER = re.compile(r"Unable to contact slurm controller|Socket timed out|Zero Bytes were transmitted"
+                           r"|Connection refused|temporarily unable", re.IGNORECASE)
+
+
+def patient_status_query(query):
+    """The plugin's status query, asked again until SLURM answers instead of failing the whole check."""
+
+    async def query_until_answered(command, logger):
+        started, warned = time.monotonic(), 0
+        while True:
+            status, seconds = await query(command, logger)
+            waited = time.monotonic() - started
+            if status is not None:
+                if warned:
+                    logger.warning(f"SLURM answers again after {waited:.0f} s; job status checks go on")
+                return status, seconds
+            if waited >= 300 * warned:  # at once, then every 5 minutes
+                logger.warning(f"SLURM did not answer the job status query ({command.split()[0]}) for {waited:.0f} s;"
+                               f" the jobs go on on the cluster, asking again every {STATUS_RETRY_SECONDS} s")
+                warned += 1
+            await asyncio.sleep(STATUS_RETRY_SECONDS)
+
+    return query_until_answered
+
+
+def remembered_min_job_age(read):
+    """MinJobAge as last read while the controller answered (the plugin reads it at every status check)."""
+    last = None
+
+    def min_job_age():
+        nonlocal last
+        value = read()
+        last = value if value is not None else last
+        return last
+
+    return min_job_age
+
+
+def account_from_sacct(logger):
+    """The account of the user's most recent job, or None; no warning when there is none (or no accounting)."""
+    done = subprocess.run(["sacct", "-nu", getpass.getuser(), "-o", "Account%256"], capture_output=True, text=True)
+    accounts = [line.strip() for line in done.stdout.splitlines() if line.strip() not in ("", "(null)", "none")]
+    if done.returncode != 0 or not accounts:
+        logger.info("no SLURM account given (default-resources: slurm_account) and none found in sacct: "
+                    "submitting without -A")
+        return None
+    return accounts[-1]
+
+
+def submission_errors(report):
+    """Executor._report_job_error_threadsafe, with SLURM's refusals made final and lost contacts retried."""
+
+    def report_error(self, job_info, msg):
+        if msg.startswith("SLURM sbatch failed"):
+            if NO_CONTROLLER.search(msg):
+                self.logger.warning(f"sbatch found no SLURM controller; submitting {job_info.job} again in "
+                                    f"{STATUS_RETRY_SECONDS} s")
+                time.sleep(STATUS_RETRY_SECONDS)
+                return self.run_job(job_info.job)
+            job_info.job.attempt = job_info.job.restart_times + 1  # no retry: SLURM refuses the same request again
+            msg = "SLURM refused the job (not retried: the same request is refused again). " + msg
+        return report(self, job_info, msg)
+
+    return report_error
+
+
+def late_timeouts(report):
+    """Executor.report_job_error, except for a TIMEOUT after the job's outputs were all written."""
+
+    def report_error(self, job_info, msg=None, **kwargs):
+        job = job_info.job
+        if msg and "SLURM status is: 'TIMEOUT'" in msg and all(os.path.exists(f) for f in job.output):
+            self.logger.warning(f"SLURM job {job_info.external_jobid} ran out of time after writing all of "
+                                f"{job}'s outputs: counted as done")
+            return self.report_job_success(job_info)
+        return report(self, job_info, msg, **kwargs)
+
+    return report_error
+
+
+def adjust_slurm_plugin():
+    try:
+        import snakemake_executor_plugin_slurm as plugin
+        from importlib.metadata import version
+    except ImportError:
+        return
+    if getattr(plugin, "adjusted_by_aea", False):
+        return
+    if version("snakemake-executor-plugin-slurm") != SLURM_PLUGIN_VERSION:
+        logger.warning(f"snakemake-executor-plugin-slurm {version('snakemake-executor-plugin-slurm')} is not the "
+                       f"{SLURM_PLUGIN_VERSION} this workflow is tested with (pip install -e '.[slurm]'): "
+                       "a controller outage may hang the head (docs/slurm.md)")
+        return
+    plugin.query_job_status = patient_status_query(plugin.query_job_status)
+    plugin.get_min_job_age = remembered_min_job_age(plugin.get_min_job_age)
+    plugin.get_account = account_from_sacct
+    executor = plugin.Executor
+    executor._report_job_error_threadsafe = submission_errors(executor._report_job_error_threadsafe)
+    executor.report_job_error = late_timeouts(executor.report_job_error)
+    plugin.adjusted_by_aea = True
+
+
+adjust_slurm_plugin()
