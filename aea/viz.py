@@ -20,6 +20,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from PIL import Image, ImageDraw, ImageFont
 
+from aea.data.datasets import rgb_image
 from aea.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from aea.errors import AEAError
 from aea.io import atomic_path
@@ -56,7 +57,7 @@ def _as_image(image: Any) -> np.ndarray:
     if isinstance(image, (str, Path)):
         try:
             with Image.open(image) as im:
-                return np.asarray(im.convert("RGB"))
+                return np.asarray(rgb_image(im, image))
         except OSError as exc:
             raise AEAError(f"cannot read image {image} ({exc}); check the path or the file") from None
     arr = np.asarray(image)

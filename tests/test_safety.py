@@ -4,12 +4,16 @@ traceback, and nothing of the user's lost; or it is repaired at the next start."
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 import aea.train as T
 from aea.cli import main
@@ -157,3 +161,94 @@ def test_workflow_config_with_a_key_given_twice_is_refused(tmp_path):
                            "--configfile", str(configfile)], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert done.returncode == 1
     assert f"{configfile}: key 'profile' is given twice, at lines 1 and 3" in done.stdout + done.stderr
+
+
+# ----------------------------------------------------------------------------- images: unusual modes, links, folders
+
+MARKET = "Market-1501-v15.09.15"
+
+
+@pytest.fixture
+def market_copy(tmp_path: Path, tiny_root: Path) -> Path:
+    """A data root holding a fresh copy of the tiny generated Market-1501, without its split cache."""
+    root = tmp_path / "data"
+    shutil.copytree(tiny_root / MARKET, root / MARKET, ignore=shutil.ignore_patterns("aea_split*.json"))
+    return root
+
+
+def first_query(root: Path) -> Path:
+    return sorted((root / MARKET / "query").glob("*.jpg"))[0]
+
+
+def sixteen_bit(grey: np.ndarray) -> Image.Image:
+    """A 16-bit grey image as another tool re-saves an 8-bit one: each value v becomes v * 257."""
+    return Image.fromarray(grey.astype(np.uint16) * 257)
+
+
+@pytest.mark.parametrize("mode", ["I;16", "P", "LA"])
+def test_unusual_image_modes_load_as_their_8_bit_pixels(capsys, market_copy, mode):
+    from aea.data.transforms import load_image
+
+    path = first_query(market_copy)
+    with Image.open(path) as im:
+        rgb = im.convert("RGB")
+    grey = np.asarray(rgb.convert("L"))
+    if mode == "I;16":
+        saved, expected = sixteen_bit(grey), np.stack([grey] * 3, axis=-1)
+    elif mode == "P":
+        saved = rgb.convert("P", palette=Image.Palette.ADAPTIVE)
+        expected = np.asarray(saved.convert("RGB"))
+    else:
+        saved, expected = Image.fromarray(np.stack([grey, np.full_like(grey, 255)], axis=-1), "LA"), \
+            np.stack([grey] * 3, axis=-1)
+    saved.save(path, format="PNG")  # the same file name: the release's parser reads names, Pillow reads content
+    with Image.open(path) as im:
+        assert im.mode == mode
+    assert main(["data", "check", "--dataset", "market1501", "--root", str(market_copy)]) == 0
+    pixels = np.asarray(load_image(path))
+    assert pixels.dtype == np.uint8 and np.array_equal(pixels, expected)
+    assert len(np.unique(pixels)) > 10  # not the all-white image a plain convert("RGB") makes of 16-bit grey
+
+
+def test_image_with_no_8_bit_reading_is_refused_by_data_check(capsys, market_copy):
+    path = first_query(market_copy)
+    Image.fromarray(np.full((128, 64), 0.5, np.float32)).save(path, format="TIFF")
+    message = one_line_error(capsys, ["data", "check", "--dataset", "market1501", "--root", str(market_copy)])
+    assert f"image {path} has pixel mode F (32-bit float pixels)" in message
+    assert "save it as 8-bit RGB or greyscale" in message
+
+
+def test_broken_symlink_in_place_of_an_image_is_one_line(capsys, tmp_path, market_copy, monkeypatch):
+    path = first_query(market_copy)
+    path.unlink()
+    path.symlink_to(tmp_path / "gone.jpg")
+    for argv in (["data", "check", "--dataset", "market1501", "--root", str(market_copy)],
+                 ["train", "--dataset", "market1501", "--profile", "tiny", "--method", "baseline1",
+                  "--out", str(tmp_path / "run"), f"data_root={market_copy}"]):
+        monkeypatch.delenv("AEA_DATA", raising=False)
+        message = one_line_error(capsys, argv)
+        assert f"unreadable image {path} (FileNotFoundError: a broken symbolic link to {tmp_path / 'gone.jpg'})" \
+            in message and "replace it with a good copy" in message
+    profile = tmp_path / "real.yaml"
+    profile.write_text("base: tiny\nprofile: real\nsynthetic: null\ndatasets: [market1501]\n"
+                       f"defaults: {{check_counts: false, data_root: {market_copy}}}\n")
+    dry = subprocess.run([str(Path(sys.executable).parent / "snakemake"), "-n", "--snakefile", str(REPO / "Snakefile"),
+                          "--config", f"profile={profile}", "--", "results/runs/real/data/market1501.json"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert dry.returncode == 0 and "Traceback" not in dry.stdout + dry.stderr, dry.stderr[-2000:]
+
+
+def test_unreadable_query_folder_says_so(capsys, market_copy, monkeypatch):
+    """Root ignores permission bits, so the refusal to list the folder is simulated."""
+    query = market_copy / MARKET / "query"
+    real_scandir = os.scandir
+
+    def scandir(path):
+        if Path(path) == query:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    message = one_line_error(capsys, ["data", "check", "--dataset", "market1501", "--root", str(market_copy)])
+    assert f"cannot list {query} (Permission denied)" in message and "fix their permissions" in message
+    assert "writable --out" not in message

@@ -324,13 +324,28 @@ def _signature(folders: list[Path], files: list[Path]) -> str:
     """Hash of every entry's name, size and mtime: any added, removed or rewritten file changes it."""
     h = hashlib.sha256()
     for folder in folders:
-        for entry in sorted(os.scandir(folder), key=lambda e: e.name):
-            st = entry.stat()
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as e:  # a folder of the release that cannot be listed (permissions)
+            raise AEAError(f"cannot list {folder} ({e.strerror}); the dataset's folders must be readable by this "
+                           f"user: fix their permissions (e.g. chmod -R u+rX {folder.parent})") from None
+        for entry in entries:
+            st = _stat(Path(entry.path))
             h.update(f"{folder.name}/{entry.name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
     for path in files:
-        st = path.stat()
+        st = _stat(path)
         h.update(f"{path.name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
     return h.hexdigest()
+
+
+def _stat(path: Path) -> os.stat_result:
+    """``path``'s stat (through symbolic links); a broken link or an unreadable entry is an AEAError naming it."""
+    try:
+        return path.stat()
+    except OSError as e:
+        broken = path.is_symlink() and not path.exists()
+        error = FileNotFoundError(f"a broken symbolic link to {os.readlink(path)}") if broken else e
+        raise unreadable_image(path, error) from None
 
 
 def _read_cache(path: Path, name: str, signature: str) -> _Parsed | None:
@@ -372,13 +387,37 @@ def unreadable_image(path: str | os.PathLike, error: Exception) -> AEAError:
         "`aea evaluate --run DIR check_counts=false`, `aea data check --no-check-counts`)")
 
 
+SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")  # 16-bit grey (PNG, TIFF)
+NO_8_BIT_READING = {"I": "32-bit integer pixels", "F": "32-bit float pixels"}  # no one way to map them to 0..255
+
+
+def check_image_mode(im: Image.Image, path: str | os.PathLike) -> None:
+    """Refuse an image whose pixels have no one 8-bit reading (32-bit integer or float; a 16-bit PNG that Pillow
+    opens as mode I is read as 16-bit)."""
+    if im.mode in NO_8_BIT_READING and not (im.mode == "I" and im.format == "PNG"):
+        raise AEAError(f"image {path} has pixel mode {im.mode} ({NO_8_BIT_READING[im.mode]}), which has no one "
+                       "8-bit reading; save it as 8-bit RGB or greyscale (PNG or JPEG) and rerun")
+
+
+def rgb_image(im: Image.Image, path: str | os.PathLike) -> Image.Image:
+    """``im`` as 8-bit RGB. 16-bit grey is scaled to 8 bits (its high byte: an 8-bit value v saved as 16-bit
+    v * 257 comes back as v; Pillow's own conversion clips it to white), every 8-bit mode (grey, palette, LA,
+    RGBA, CMYK, ...) goes through Pillow's conversion, a mode with no 8-bit reading is refused (AEAError)."""
+    check_image_mode(im, path)
+    if im.mode in SIXTEEN_BIT_MODES or im.mode == "I":
+        grey = (np.asarray(im).astype(np.uint32) >> 8).astype(np.uint8)
+        return Image.fromarray(grey, "L").convert("RGB")
+    return im.convert("RGB")
+
+
 def _check_images(records: list[Record]) -> None:
     """Decode every image to its last byte: a truncated or corrupt file is named now, not mid-training or at
-    evaluation (a header check passes a JPEG cut short)."""
+    evaluation (a header check passes a JPEG cut short); so is a pixel mode with no 8-bit reading."""
     for r in tqdm(records, desc="decoding images", unit="img", leave=False, disable=None):
         try:
             with Image.open(r.path) as im:
                 im.load()
+                check_image_mode(im, r.path)
         except IMAGE_ERRORS as e:
             raise unreadable_image(r.path, e) from None
 

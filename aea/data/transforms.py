@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from aea.data.datasets import IMAGE_ERRORS, unreadable_image
+from aea.data.datasets import IMAGE_ERRORS, rgb_image, unreadable_image
 from aea.errors import AEAError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -25,10 +25,11 @@ _STD = torch.tensor(IMAGENET_STD).view(3, 1, 1)
 
 
 def load_image(path: str | os.PathLike) -> Image.Image:
-    """The image at ``path`` as RGB; an unreadable file is an AEAError naming it."""
+    """The image at ``path`` as 8-bit RGB (``aea.data.datasets.rgb_image``); an unreadable file is an AEAError
+    naming it."""
     try:
         with Image.open(path) as im:
-            return im.convert("RGB")
+            return rgb_image(im, path)
     except IMAGE_ERRORS as e:
         raise unreadable_image(path, e) from None
 
