@@ -10,7 +10,10 @@ from __future__ import annotations
 import argparse
 import errno
 import logging
+import os
+import socket
 import sys
+import time
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -85,26 +88,33 @@ def cmd_data(args: argparse.Namespace) -> None:
 
 def cmd_train(args: argparse.Namespace) -> None:
     from aea.data.datasets import load_dataset
-    from aea.train import check_runtime, claim_run_dir, train
+    from aea.train import check_runtime, claim_run_dir, given_gpu, train, training_device
 
+    # one header per attempt: the workflow appends every attempt of a run to its train.log
+    job = os.environ.get("SLURM_JOB_ID")
+    log.info("=== aea train %s: attempt started %s on %s%s ===", args.out, time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+             socket.gethostname(), f", SLURM job {job}" if job else "")
     profile = load_profile(args.profile)
     overrides = profile_overrides(profile, args.dataset, args.overrides, args.pretrained)
     cfg = resolve(profile, args.dataset, args.method, overrides, args.seed)
     set_threads(args.threads)
     check_runtime(cfg)
+    device = training_device(cfg, args.gpus)
+    unused = given_gpu(args.gpus) if device.type == "cpu" else None
+    log.info("device: %s%s", device, f" (device={cfg.device}; the GPU given, {unused}, is not used)" if unused else "")
     if args.write_baseline1:  # resolved only then: a run's own overrides need not make a valid Baseline 1
         b1_overrides = {k: v for k, v in overrides.items() if k not in COMPLEMENTARY_KEYS}
         b1_cfg = resolve(profile, args.dataset, "baseline1", b1_overrides, args.seed)
         if get_method("baseline1").read_off(b1_cfg.triplet_mode, b1_cfg.share_basic) != cfg.method:
             raise AEAError(f"--write-baseline1: Baseline 1 is not the basic network of a {cfg.method} run with "
                            f"triplet_mode={b1_cfg.triplet_mode}, share_basic={b1_cfg.share_basic}; train it on its own")
-    with claim_run_dir(Path(args.out)):
+    with claim_run_dir(Path(args.out), wait=args.wait_lock):
         split = load_dataset(cfg.dataset, data_root(cfg.data_root), check_counts=cfg.check_counts)
         runs = [(cfg, Path(args.out), overrides, Path(args.basic_of) if args.basic_of else None)]
         if args.write_baseline1:  # then Baseline 1 from this run's basic network, in the same process
             runs.append((b1_cfg, Path(args.write_baseline1), b1_overrides, Path(args.out)))
         for run_cfg, out, run_overrides, basic_of in runs:
-            with claim_run_dir(out) if out != Path(args.out) else nullcontext():
+            with claim_run_dir(out, wait=args.wait_lock) if out != Path(args.out) else nullcontext():
                 if args.replace_changed:
                     discard_changed_run(run_cfg, split.signature, out)
                 model = train(run_cfg, split, out, overrides=run_overrides,
@@ -282,6 +292,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--evaluate", action="store_true", help="then evaluate and write metrics.json")
     train.add_argument("--replace-changed", action="store_true",
                        help="if --out holds a run made with another config, delete it and start afresh")
+    train.add_argument("--wait-lock", type=float, default=0.0, metavar="SECONDS",
+                       help="wait this long for another `aea train` writing --out to end (default 0: refuse at once)")
+    train.add_argument("--gpus", type=int, default=0, help="GPUs this job was given (the workflow's gpus_per_run): "
+                       "above 0, training stops unless CUDA is usable or device=cpu")
     train.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. erase_ratio=20")
     train.set_defaults(func=cmd_train)
 

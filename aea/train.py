@@ -54,6 +54,7 @@ MODEL_FILE = "model.pt"
 STATIC_MASKS_FILE = "static_masks.npz"
 DATA_FILE = "data.json"  # the data the run trains on: dataset, root and listing signature
 LOCK_FILE = ".train.lock"  # held (flock) by the one `aea train` writing the directory
+LOCK_POLL_SECONDS = 2.0  # how often a waiting `aea train --wait-lock` tries the lock again
 METRICS_FILE = "metrics.json"  # written by `aea train --evaluate` / `aea evaluate` (aea.evaluate)
 # every file aea writes into a run directory (and `aea show`'s default pictures); *.log are the workflow's job logs
 RUN_FILES = (CONFIG_FILE, LOG_FILE, CHECKPOINT_FILE, CHECKPOINT_FILE + ".corrupt", MODEL_FILE, STATIC_MASKS_FILE,
@@ -85,6 +86,28 @@ def pick_device(name: str) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise AEAError(f"device={name} but no CUDA device is visible; use device=cpu or device=auto")
     return device
+
+
+def given_gpu(gpus: int = 0) -> str | None:
+    """What says this process was given a GPU, if anything: the workflow's ``--gpus`` (its gpus_per_run), or
+    CUDA_VISIBLE_DEVICES naming devices (SLURM sets it to a job's GPUs)."""
+    if gpus > 0:
+        return f"--gpus {gpus}"
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES", "").strip()
+    if visible and visible not in ("-1", "NoDevFiles"):
+        return f"CUDA_VISIBLE_DEVICES={visible}"
+    return None
+
+
+def training_device(cfg: RunConfig, gpus: int = 0) -> torch.device:
+    """The device a run trains on. A process given a GPU (``given_gpu``) that CUDA cannot use is refused unless
+    the run says device=cpu: device=auto would quietly train on the CPU, for days on a paper run."""
+    given = given_gpu(gpus)
+    if given and cfg.device != "cpu" and not torch.cuda.is_available():
+        raise AEAError(f"this job was given a GPU ({given}) but CUDA is not usable here (torch {torch.__version__}, "
+                       f"built for CUDA {torch.version.cuda or 'none'}): fix the node's driver or torch, or train on "
+                       "the CPU on purpose with device=cpu")
+    return pick_device(cfg.device)
 
 
 def build_networks(cfg: RunConfig, num_classes: int, *, pretrained: str | None) -> TwoNetworks | ReIDNetwork:
@@ -323,21 +346,34 @@ def check_runtime(cfg: RunConfig) -> None:
 
 
 @contextmanager
-def claim_run_dir(out_dir: Path) -> Iterator[None]:
+def claim_run_dir(out_dir: Path, wait: float = 0.0) -> Iterator[None]:
     """Hold ``out_dir`` for one ``aea train``: a second process on the same directory is refused (``flock`` on
     ``.train.lock``, released even when the holder is killed), and the temporary files of writes a killed run
     cut short (``.checkpoint.pt.*.tmp``, see ``aea.io.atomic_path``) are removed. The lock file is removed when
     the holder ends (no ``.train.lock`` is left in a folder aea refused), so a holder checks that the file it
-    locked is still the one at the path."""
+    locked is still the one at the path.
+
+    ``wait``: seconds to wait for a holder to end before refusing (another attempt of the same run, such as the
+    SLURM job of a lost Snakemake head: this attempt then finds the run finished, or resumes it)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     lock = out_dir / LOCK_FILE
+    deadline, told = time.monotonic() + wait, False
     while True:
         handle = open(lock, "a")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.close()
-            raise AEAError(f"another `aea train` is writing {out_dir} (it holds {lock}); "
+            left = deadline - time.monotonic()
+            if left > 0:
+                if not told:
+                    log.info("another `aea train` is writing %s (it holds %s): waiting up to %.0f s for it to end",
+                             out_dir, lock, wait)
+                    told = True
+                time.sleep(min(LOCK_POLL_SECONDS, left))
+                continue
+            waited = f" (waited {wait:.0f} s)" if wait else ""
+            raise AEAError(f"another `aea train` is writing {out_dir} (it holds {lock}){waited}; "
                            "wait for it to finish, or give this run another --out") from None
         held = os.fstat(handle.fileno())
         if lock.exists() and os.path.samestat(held, lock.stat()):
