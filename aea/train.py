@@ -587,7 +587,8 @@ def train(cfg: RunConfig, split: Split, out_dir: Path, *, overrides: dict | None
     strategy = make_strategy(cfg, method, split, baseline1_dir, out_dir, device)
     use_amp = cfg.amp and device.type == "cuda"
     started = time.perf_counter()
-    pixels = preload_pixels(split.train, cfg.height, cfg.width) if cfg.cache_images else None
+    # cache_images: uint8 pixels on the training device, each batch augmented there (aea.data.loaders)
+    pixels = preload_pixels(split.train, cfg.height, cfg.width).to(device) if cfg.cache_images else None
     for epoch in range(start_epoch, cfg.epochs):
         joint = epoch >= cfg.warmup_epochs
         lr = learning_rate(cfg, epoch)

@@ -9,7 +9,7 @@ per epoch (``epoch`` is part of what seeds it).  Test batches: the same minus
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -19,30 +19,80 @@ from tqdm import tqdm
 
 from aea.data.datasets import Record
 from aea.data.sampler import PKBatchSampler, Sample
-from aea.data.transforms import TrainTransform, load_image, to_normalized_tensor
+from aea.data.transforms import _MEAN, _STD, TrainTransform, load_image, resized_pixels, to_normalized_tensor
 from aea.seeding import derive_seed, seed_everything
 
 
 def preload_pixels(records: Sequence[Record], height: int, width: int) -> torch.Tensor:
-    """(N, 3, height, width) float32: every record resized and normalised once (``cache_images``: small data
-    sets, 4 bytes per pixel and channel; workers inherit them), not again each time an epoch draws it."""
-    images = torch.empty((len(records), 3, height, width), dtype=torch.float32)
+    """(N, 3, height, width) uint8: every record decoded and resized once (``cache_images``), 1 byte per pixel and
+    channel (Market-1501's 12,936 training images at 256x128: 1.27 GB). Drawing a batch from it is one gather and
+    one batched normalise / crop / flip (``augment_batch``), on the device the tensor lives on: the per-image path
+    (decode, resize, normalise, pad, flip, collate: ~2 ms an image on one core) cannot feed a GPU from a few
+    cores (docs/gpu.md, tests/benchmarks/test_loader_speed.py)."""
+    images = torch.empty((len(records), 3, height, width), dtype=torch.uint8)
     for i, r in enumerate(tqdm(records, desc="caching images", leave=False, disable=None)):
-        images[i] = to_normalized_tensor(load_image(r.path), height, width)
+        pixels = resized_pixels(load_image(r.path), height, width)  # a read-only view of PIL's buffer: copied
+        images[i] = torch.tensor(pixels).permute(2, 0, 1)
     return images
+
+
+def augment_draws(seeds: Sequence[int], *, pad: int, flip: bool) -> tuple[list[int], list[int], list[bool]]:
+    """(tops, lefts, flipped) per augmentation seed: the numbers ``TrainTransform`` draws from the same seeds."""
+    tops, lefts, flips = [], [], []
+    for seed in seeds:
+        rng = np.random.default_rng(seed)
+        top, left = (int(v) for v in rng.integers(0, 2 * pad + 1, size=2)) if pad else (0, 0)
+        tops.append(top)
+        lefts.append(left)
+        flips.append(bool(flip and rng.random() < 0.5))
+    return tops, lefts, flips
+
+
+def augment_batch(pixels: torch.Tensor, tops: torch.Tensor, lefts: torch.Tensor, flipped: torch.Tensor,
+                  pad: int) -> torch.Tensor:
+    """``TrainTransform`` of a batch at once: (B, 3, H, W) uint8 -> ImageNet-normalised float32, zero-padded by
+    ``pad`` after normalising, cropped at (top, left) and flipped where ``flipped``, on ``pixels``' device. The
+    same arithmetic as ``normalize_pixels`` and the same indices as the crop and flip, so the same values."""
+    B, _, H, W = pixels.shape
+    device = pixels.device
+    x = (pixels.float() / 255.0 - _MEAN.to(device)) / _STD.to(device)
+    if pad:
+        x = torch.nn.functional.pad(x, (pad,) * 4)
+    rows = tops.to(device)[:, None] + torch.arange(H, device=device)  # (B, H)
+    cols = torch.arange(W, device=device).expand(B, W)
+    cols = lefts.to(device)[:, None] + torch.where(flipped.to(device)[:, None], W - 1 - cols, cols)  # (B, W)
+    batch = torch.arange(B, device=device)[:, None, None]
+    return x.permute(0, 2, 3, 1)[batch, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2).contiguous()
+
+
+class _CachedBatches:
+    """The P x K batches of one epoch drawn from ``preload_pixels``: the sampler's batches, ``augment_batch`` on
+    the device of ``pixels``; no worker processes (a gather costs less than handing a batch between processes)."""
+
+    def __init__(self, records: Sequence[Record], sampler: PKBatchSampler, pixels: torch.Tensor, *, pad: int,
+                 flip: bool) -> None:
+        self.sampler, self.pixels, self.pad, self.flip = sampler, pixels, pad, flip
+        self.pids = torch.tensor([r.pid for r in records], dtype=torch.long)
+        self.camids = torch.tensor([r.camid for r in records], dtype=torch.long)
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        for samples in self.sampler:
+            indices = torch.tensor([index for index, _ in samples], dtype=torch.long)
+            tops, lefts, flips = (torch.tensor(v) for v in augment_draws([seed for _, seed in samples],
+                                                                        pad=self.pad, flip=self.flip))
+            images = augment_batch(self.pixels[indices.to(self.pixels.device)], tops, lefts, flips, self.pad)
+            yield {"images": images, "pids": self.pids[indices], "camids": self.camids[indices],
+                   "indices": indices, "flipped": flips}
 
 
 class _TrainImages(Dataset):
     """Indexed by (record index, augmentation seed) as the P x K sampler yields them."""
 
-    def __init__(self, records: Sequence[Record], transform: TrainTransform,
-                 pixels: torch.Tensor | None = None) -> None:
-        self.records, self.transform, self.pixels = records, transform, pixels
-
-    def _image(self, index: int) -> torch.Tensor:
-        if self.pixels is not None:
-            return self.pixels[index]
-        return to_normalized_tensor(load_image(self.records[index].path), self.transform.height, self.transform.width)
+    def __init__(self, records: Sequence[Record], transform: TrainTransform) -> None:
+        self.records, self.transform = records, transform
 
     def __len__(self) -> int:
         return len(self.records)
@@ -50,7 +100,8 @@ class _TrainImages(Dataset):
     def __getitem__(self, sample: Sample) -> dict[str, Any]:
         index, augment_seed = sample
         r = self.records[index]
-        image, flipped = self.transform(self._image(index), np.random.default_rng(augment_seed))
+        image = to_normalized_tensor(load_image(r.path), self.transform.height, self.transform.width)
+        image, flipped = self.transform(image, np.random.default_rng(augment_seed))
         return {"images": image, "pids": r.pid, "camids": r.camid, "indices": index, "flipped": flipped}
 
 
@@ -74,15 +125,18 @@ def _seed_worker(worker_id: int, base: int) -> None:
 
 def build_train_loader(records: Sequence[Record], *, p: int, k: int, height: int, width: int, seed: int, epoch: int,
                        num_workers: int = 0, pad: int = 0, flip: bool = True,
-                       pixels: torch.Tensor | None = None) -> DataLoader:
-    """The P x K batches of one epoch; identical for any ``num_workers`` and on resume at ``epoch``.
+                       pixels: torch.Tensor | None = None) -> Iterable[dict[str, torch.Tensor]]:
+    """The P x K batches of one epoch (a sized iterable); identical for any ``num_workers`` and on resume at ``epoch``.
 
-    ``pixels`` (from ``preload_pixels``) replaces decoding and normalising the files each epoch with the same values.
+    ``pixels`` (from ``preload_pixels``, on any device) replaces decoding the files each epoch: the same values,
+    augmented a batch at a time where ``pixels`` lives (``num_workers`` is then unused).
     """
     sampler = PKBatchSampler([r.pid for r in records], p=p, k=k, seed=seed, epoch=epoch)
+    if pixels is not None:
+        return _CachedBatches(records, sampler, pixels, pad=pad, flip=flip)
     base = derive_seed(seed, epoch, 3)
     return DataLoader(
-        _TrainImages(records, TrainTransform(height, width, flip=flip, pad=pad), pixels),
+        _TrainImages(records, TrainTransform(height, width, flip=flip, pad=pad)),
         batch_sampler=sampler,
         num_workers=num_workers,
         worker_init_fn=functools.partial(_seed_worker, base=base),

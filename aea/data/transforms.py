@@ -43,8 +43,8 @@ def resized_pixels(img: Image.Image, height: int, width: int) -> np.ndarray:
 
 def normalize_pixels(pixels: np.ndarray) -> torch.Tensor:
     """(3, H, W) float32 in ImageNet-normalised space from (H, W, 3) uint8 pixels: what ``TrainTransform``
-    starts from (and what ``cache_images`` keeps in memory, so a cached run computes exactly what an uncached
-    one does, without normalising an image again at every draw)."""
+    starts from (``aea.data.loaders.augment_batch`` does the same arithmetic on a batch of cached uint8 pixels,
+    so a cached run computes exactly what an uncached one does)."""
     x = torch.from_numpy(pixels.astype(np.float32) / 255.0).permute(2, 0, 1)
     return (x - _MEAN) / _STD
 

@@ -9,7 +9,7 @@ import torch
 
 from aea.data.datasets import load_dataset
 from aea.data.loaders import build_test_loader, build_train_loader, preload_pixels
-from aea.data.transforms import load_image, to_normalized_tensor
+from aea.data.transforms import load_image, resized_pixels, to_normalized_tensor
 
 
 @pytest.fixture(scope="module")
@@ -51,16 +51,19 @@ def test_batches_do_not_depend_on_num_workers(split) -> None:
 
 
 def test_cached_pixels_give_the_same_batches(split) -> None:
-    """cache_images: decoding and normalising once must not change a single value of any batch, with pad + crop
-    and flip drawing the same numbers, and the cache is not modified by drawing from it."""
+    """cache_images: decoding once (uint8) and normalising, padding, cropping and flipping a batch at a time
+    (``augment_batch``) must not change a single value of any batch, with pad + crop and flip drawing the same
+    numbers as the per-image ``TrainTransform``, and the cache is not modified by drawing from it."""
     pixels = preload_pixels(split.train, 64, 32)
-    assert pixels.shape == (len(split.train), 3, 64, 32) and pixels.dtype == torch.float32
-    assert torch.equal(pixels[3], to_normalized_tensor(load_image(split.train[3].path), 64, 32))
+    assert pixels.shape == (len(split.train), 3, 64, 32) and pixels.dtype == torch.uint8
+    assert torch.equal(pixels[3], torch.from_numpy(resized_pixels(load_image(split.train[3].path), 64, 32))
+                       .permute(2, 0, 1))
     kept = pixels.clone()
-    for pad in (0, 4):
+    for pad in (0, 4, 9):
         uncached, cached = (list(build_train_loader(split.train, p=4, k=2, height=64, width=32, seed=5, epoch=1,
                                                     pad=pad, pixels=cache)) for cache in (None, pixels))
         assert_same(uncached, cached)
+        assert any(b["flipped"].any() and not b["flipped"].all() for b in cached)  # both ways drawn
     assert torch.equal(pixels, kept)
 
 
