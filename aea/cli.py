@@ -52,9 +52,11 @@ def profile_overrides(profile: Profile, dataset: str, items: list[str], pretrain
 
 
 def cmd_data(args: argparse.Namespace) -> None:
+    from aea.config import check_seed
     from aea.data.datasets import load_dataset
     from aea.data.synthetic import make_synthetic
 
+    check_seed(args.seed)
     if args.action == "make-mechanism":
         from aea.data.bodyparts import make_mechanism
 

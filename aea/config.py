@@ -13,6 +13,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import numbers
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -116,7 +117,8 @@ def format_value(value: Any) -> str:
 
 def run_name(method: str, overrides: Mapping[str, Any]) -> str:
     """Directory name of a run: method, then ``-key_value`` per override in sorted key order."""
-    return method + "".join(f"-{k}_{format_value(overrides[k])}" for k in sorted(overrides))
+    name = method + "".join(f"-{k}_{format_value(overrides[k])}" for k in sorted(overrides))
+    return check_path_name(name, "run name", "give override values of letters, digits, _ . - only (e.g. in sweeps)")
 
 
 def parse_run_name(name: str) -> tuple[str, dict[str, Any]]:
@@ -202,13 +204,20 @@ def load_profile(name_or_path: str) -> Profile:
         per_dataset = {d: {k: coerce(k, v) for k, v in (vals or {}).items()}
                        for d, vals in raw["dataset_defaults"].items()}
         datasets = tuple(raw.get("datasets") or DATASETS)
-        seeds = tuple(int(s) for s in (raw.get("seeds") or [0]))
+        seeds = raw.get("seeds") or [0]
+        if not isinstance(seeds, list):
+            raise TypeError(f"seeds: {seeds!r} is not a list")
         sweeps = {k: list(v) for k, v in raw["sweeps"].items()}
     except (AttributeError, TypeError, ValueError) as e:  # a scalar where a list or mapping belongs
         raise AEAError(f"{path}: {e} (dataset_defaults: dataset -> key: value, datasets/seeds/sweeps values: "
                        "lists); fix the profile file") from None
     for d in (*datasets, *per_dataset):
         check_dataset(d)
+    seeds = tuple(check_seed(seed, f"{path}: seeds") for seed in seeds)
+    if len(set(seeds)) != len(seeds):
+        raise AEAError(f"{path}: seeds {list(seeds)} lists a seed twice (the mean and spread would count copies); "
+                       "list each seed once")
+    check_path_name(str(raw["profile"]), f"{path}: profile name", "set `profile:` to such a name (or rename the file)")
     return Profile(
         name=str(raw["profile"]),
         defaults=defaults,
@@ -276,6 +285,30 @@ def read_yaml_file(path: Path, fix: str) -> Any:
         raise AEAError(f"cannot read {path} ({e}); {fix}") from None
 
 
+#: The seeds a run may have: what every random source (python, numpy, torch, CUDA) takes as it is, so no two
+#: seeds of the range give one run (torch and numpy fold larger ones onto smaller ones).
+SEED_LIMIT = 2**31
+#: Names that become a folder or file name (profiles, run names): no separator, no `..`, nothing a shell quotes.
+PATH_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+def check_seed(seed: Any, where: str = "--seed") -> int:
+    """``seed`` as an int in 0 <= seed < 2**31; anything else is one AEAError line naming it and ``where``."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < SEED_LIMIT:
+        raise AEAError(f"{where}: seed {seed!r} is not an integer in 0 <= seed < 2**31 ({SEED_LIMIT}); "
+                       "give seeds in that range, e.g. 0, 1, 2")
+    return int(seed)
+
+
+def check_path_name(name: str, what: str, fix: str) -> str:
+    """Refuse a ``name`` that becomes a path unless it is letters, digits, ``_ . -`` (and not ``.`` or ``..``):
+    no profile or run name reaches outside its folder under results/."""
+    if not PATH_NAME.fullmatch(name) or name in (".", ".."):
+        raise AEAError(f"{what} {name!r} becomes a folder name: it may hold only letters, digits, _ . - "
+                       f"(and not be . or ..); {fix}")
+    return name
+
+
 def check_dataset(name: str) -> None:
     if name not in DATASETS:
         raise AEAError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
@@ -295,8 +328,9 @@ def resolve(profile: Profile, dataset: str, method: str, overrides: Mapping[str,
     """defaults < dataset defaults < overrides, validated, as a frozen RunConfig."""
     check_dataset(dataset)
     check_method(method)
+    seed = check_seed(seed)
     values = {**profile.base(dataset), **{k: coerce(k, v) for k, v in overrides.items()}}
-    cfg = RunConfig(profile=profile.name, dataset=dataset, method=method, seed=int(seed), **values)
+    cfg = RunConfig(profile=profile.name, dataset=dataset, method=method, seed=seed, **values)
     validate(cfg)
     return cfg
 

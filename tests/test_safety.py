@@ -252,3 +252,59 @@ def test_unreadable_query_folder_says_so(capsys, market_copy, monkeypatch):
     message = one_line_error(capsys, ["data", "check", "--dataset", "market1501", "--root", str(market_copy)])
     assert f"cannot list {query} (Permission denied)" in message and "fix their permissions" in message
     assert "writable --out" not in message
+
+
+# ----------------------------------------------------------------------------- seeds and names that become paths
+
+def snakemake_dry(cwd: Path, profile: Path, *options: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(Path(sys.executable).parent / "snakemake"), "-n", "--snakefile", str(REPO / "Snakefile"),
+                           *options, "--config", f"profile={profile}"], cwd=cwd, capture_output=True, text=True,
+                          timeout=300)
+
+
+@pytest.mark.parametrize("seed", ["4294967296", "18446744073709551616", "-1", "2147483648"])
+def test_seed_outside_the_range_is_refused_before_anything_is_written(capsys, tmp_path, data_env, seed):
+    out = tmp_path / "run"
+    message = one_line_error(capsys, train_argv(out, "--seed", seed))
+    assert f"--seed: seed {seed} is not an integer in 0 <= seed < 2**31" in message
+    assert not out.exists()  # no config.yaml, data.json or lock left behind
+    message = one_line_error(capsys, ["data", "make-synthetic", "--root", str(tmp_path / "data"), "--seed", seed])
+    assert f"seed {seed} is not an integer" in message and not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize("seeds, fragment", [
+    ("[0, 4294967296]", "seeds: seed 4294967296 is not an integer in 0 <= seed < 2**31"),
+    ("[-1]", "seeds: seed -1 is not an integer in 0 <= seed < 2**31"),
+    ("[0.5]", "seeds: seed 0.5 is not an integer"),
+    ("[1, 1]", "seeds [1, 1] lists a seed twice"),
+])
+def test_profile_seeds_are_checked(capsys, tmp_path, seeds, fragment):
+    profile = tmp_path / "mine.yaml"
+    profile.write_text(f"base: tiny\nseeds: {seeds}\n")
+    message = one_line_error(capsys, train_argv(tmp_path / "run", "--profile", str(profile)))
+    assert f"{profile}: {fragment}" in message
+    if seeds == "[-1]":  # and the workflow names it too, before any job
+        dry = snakemake_dry(tmp_path, profile)
+        assert dry.returncode == 1 and f"{profile}: {fragment}" in dry.stdout + dry.stderr
+
+
+@pytest.mark.parametrize("name", ["../../../../escaped", "..", "a/b", "my profile"])
+def test_profile_name_that_leaves_results_is_refused(capsys, tmp_path, name):
+    work = tmp_path / "deep" / "er" / "work"
+    work.mkdir(parents=True)
+    profile = tmp_path / "mine.yaml"
+    profile.write_text(f"base: tiny\nprofile: {name!r}\n")
+    message = one_line_error(capsys, train_argv(tmp_path / "run", "--profile", str(profile)))
+    assert f"{profile}: profile name {name!r} becomes a folder name" in message
+    dry = snakemake_dry(work, profile, "--until", "check_dataset")
+    assert dry.returncode == 1 and "becomes a folder name" in dry.stdout + dry.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["deep", "mine.yaml"]
+
+
+def test_override_value_that_would_leave_the_runs_folder_is_refused():
+    from aea.config import run_name
+    from aea.errors import AEAError
+
+    assert run_name("aea", {"erase_ratio": 15.0, "lr": 1e-5}) == "aea-erase_ratio_15-lr_1e-05"
+    with pytest.raises(AEAError, match="run name 'aea-pretrained_../../w.pth' becomes a folder name"):
+        run_name("aea", {"pretrained": "../../w.pth"})
