@@ -60,23 +60,8 @@ def by_id(table: pd.DataFrame) -> dict[str, dict]:
     return {r["id"]: r for r in table.to_dict("records")}
 
 
-def test_holm_by_hand():
-    # sorted 0.005, 0.01, 0.03, 0.04 -> 4 x 0.005 = 0.02, 3 x 0.01 = 0.03, 2 x 0.03 = 0.06, max(1 x 0.04, 0.06)
-    assert M.holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
-    assert M.holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])  # capped at 1
-    adjusted = M.holm([0.01, math.nan])  # a test not evaluated counts as p = 1: m stays 2
-    assert adjusted[0] == pytest.approx(0.02) and math.isnan(adjusted[1])
-
-
-def test_wilcoxon_exact_by_hand():
-    # all 10 differences positive: exact two-sided p = 2 / 2^10; one negative of the smallest rank: 2 x 2 / 2^10
-    assert M.wilcoxon_p(np.arange(1, 11)) == pytest.approx(2 / 1024)
-    assert M.wilcoxon_p([-1, *range(2, 11)]) == pytest.approx(4 / 1024)
-    assert M.wilcoxon_p(np.zeros(10)) == 1.0 and math.isnan(M.wilcoxon_p([]))
-
-
 def test_known_differences_give_the_predicted_verdicts():
-    table = M.build_mechanism(experiment(), draws=400)
+    table = M.build_mechanism(experiment())
     rows = by_id(table)
     assert list(table.columns) == M.COLUMNS and len(table) == len(M.TESTS)
     mean_jitter = 100 * 0.001 * 5.5
@@ -104,14 +89,77 @@ def test_known_differences_give_the_predicted_verdicts():
 
 def test_verdicts_that_fail_or_stay_open():
     # AEA far above B1 at p = 0: K3 fails (interval wholly above +3); P2a fails (the gain shrinks)
-    rows = by_id(M.build_mechanism(experiment(gain=(0.0, 0.05, 0.10), k3_gain=0.08), draws=400))
+    rows = by_id(M.build_mechanism(experiment(gain=(0.0, 0.05, 0.10), k3_gain=0.08)))
     assert rows["K3"]["verdict"] == "fails" and rows["K3"]["low"] > 3
     assert rows["P2a"]["verdict"] == "fails" and rows["P2a"]["diff"] == pytest.approx(-3.0)
-    # 3 units, every difference positive: the interval is above 0, but the exact Wilcoxon p = 2/8 cannot
-    # pass Holm: inconclusive, not holds
-    rows = by_id(M.build_mechanism(experiment(units=UNITS[:3]), draws=400))
-    assert rows["P1a"]["low"] > 0 and rows["P1a"]["wilcoxon_p"] == pytest.approx(0.25)
-    assert rows["P1a"]["verdict"] == "inconclusive" and rows["P1a"]["n_units"] == 3
+    # 3 units, all on generator seed 0: the conditional interval (df 2) decides; the exact Wilcoxon p = 2/8
+    # (which could not pass Holm under the registered rule) is reported only; one generator seed: no
+    # generator-level interval
+    rows = by_id(M.build_mechanism(experiment(units=UNITS[:3])))
+    assert rows["P1a"]["low"] > 0 and rows["P1a"]["wilcoxon_p"] == pytest.approx(0.25) and rows["P1a"]["df"] == 2
+    assert rows["P1a"]["verdict"] == "holds" and rows["P1a"]["n_units"] == 3 and rows["P1a"]["n_generators"] == 1
+    assert math.isnan(rows["P1a"]["gen_low"]) and rows["P1a"]["gen_df"] == 0
+    # one unit per generator seed (the tiny workflow): df = 2 - 2 = 0, no interval, nothing decided
+    rows = by_id(M.build_mechanism(experiment(units=[(0, 0), (1, 0)])))
+    assert rows["P1a"]["df"] == 0 and math.isnan(rows["P1a"]["low"]) and math.isnan(rows["P1a"]["t_p"])
+    assert {rows[t]["verdict"] for t in (*M.HOLM_FAMILY, "K3")} == {"inconclusive"}
+
+
+def p5_only(d_by_unit: dict) -> list[dict]:
+    """Only AEA and random erasing: P5 (and its secondaries) alone evaluable; AEA - random = d (points) per unit."""
+    out = []
+    for unit, d in d_by_unit.items():
+        for p in (0.0, 0.2, 0.4):
+            aea = BASE - 0.1 * p
+            out += [run("aea", "redundant", p, unit, aea), run("randbudget", "redundant", p, unit, aea - d / 100)]
+    return out
+
+
+# P5's per-unit differences: generator seed 0 around -2.25, seed 1 around -0.25, the same spread in each
+SPREAD = (2.0, 1.0, 0.0, -1.0, -2.0)
+P5_DIFFS = {(g, s): centre + SPREAD[s] for g, centre in ((0, -2.25), (1, -0.25)) for s in range(5)}
+
+
+def test_stratified_and_generator_intervals_by_hand():
+    row = by_id(M.build_mechanism(p5_only(P5_DIFFS)))["P5"]
+    # conditional: mean of the stratum means (-2.25 + -0.25) / 2 = -1.25; pooled SD sqrt((10 + 10) / 8) =
+    # sqrt(2.5); SE sqrt(2.5) x sqrt(1/5 + 1/5) / 2 = 0.5; df 10 - 2 = 8, t(8, 0.975) = 2.306004
+    assert row["diff"] == pytest.approx(-1.25) and row["df"] == 8 and row["n_generators"] == 2
+    assert (row["low"], row["high"]) == pytest.approx((-1.25 - 2.306004 * 0.5, -1.25 + 2.306004 * 0.5), abs=1e-5)
+    assert (row["low90"], row["high90"]) == pytest.approx((-1.25 - 1.859548 * 0.5, -1.25 + 1.859548 * 0.5), abs=1e-5)
+    # t = -2.5 on 8 df: two-sided p = 0.03694
+    assert row["t_p"] == pytest.approx(0.036940, abs=1e-5)
+    # generator level: means -2.25 and -0.25, SD sqrt(2), SE 1, df 1, t(1, 0.975) = 12.706205
+    assert row["gen_df"] == 1
+    assert (row["gen_low"], row["gen_high"]) == pytest.approx((-1.25 - 12.706205, -1.25 + 12.706205), abs=1e-5)
+
+
+def test_wrong_side_without_holm_is_inconclusive_not_fails():
+    rows = by_id(M.build_mechanism(p5_only(P5_DIFFS)))
+    # P5's interval lies wholly below 0 (AEA below random erasing) and its raw t p = 0.037 < 0.05, but it is the
+    # only test of the family of 8 with a p-value (the others count as 1): Holm gives 8 x 0.03694 = 0.2955
+    assert rows["P5"]["high"] < 0 and rows["P5"]["holm_p"] == pytest.approx(8 * 0.036940, abs=1e-4)
+    assert rows["P5"]["verdict"] == "inconclusive"  # the registered rule said fails
+    assert rows["P1a"]["verdict"] == "not evaluable" and math.isnan(rows["P1a"]["holm_p"])
+    # the same differences 4x further from 0, spread unchanged: t = -10, Holm p far below 0.05: fails
+    rows = by_id(M.build_mechanism(p5_only({u: d - 3.75 for u, d in P5_DIFFS.items()})))
+    assert rows["P5"]["diff"] == pytest.approx(-5.0) and rows["P5"]["holm_p"] < 0.05
+    assert rows["P5"]["verdict"] == "fails"
+    # secondary rows decide by the interval's side alone
+    assert rows["P5@p=0.2"]["verdict"] == "fails" and math.isnan(rows["P5@p=0.2"]["holm_p"])
+
+
+def test_k3_is_a_tost_with_three_outcomes():
+    # AEA - B1 at p = 0 per unit: 100 x k3_gain + the jitter 0.1 .. 1.0 points (mean 0.55; per generator seed
+    # 0.3 and 0.8, each spread -0.2 .. +0.2): pooled SD sqrt(0.2 / 8), SE 0.05, 90% half-width 1.859548 x 0.05
+    half = 1.859548 * 0.05
+    for k3_gain, verdict in ((0.005, "holds"), (0.0245, "inconclusive"), (0.08, "fails"), (-0.0655, "fails")):
+        row = by_id(M.build_mechanism(experiment(k3_gain=k3_gain)))["K3"]
+        diff = 100 * k3_gain + 0.55
+        assert row["diff"] == pytest.approx(diff)
+        assert (row["low90"], row["high90"]) == pytest.approx((diff - half, diff + half), abs=1e-6)
+        assert row["verdict"] == verdict, (k3_gain, row["low90"], row["high90"])
+    # diff 3.0, 90% interval [2.907, 3.093]: neither within [-3, +3] nor beyond it
 
 
 def test_k1_and_k2_fail_by_their_rules():
@@ -121,7 +169,7 @@ def test_k1_and_k2_fail_by_their_rules():
             ap = np.asarray(m["per_query"]["ap_official"]) + (0.05 if m["method"] == "aea" else 0.6)
             m["per_query"]["ap_official"] = ap.tolist()
             m["map_official"] = float(ap.mean())
-    rows = by_id(M.build_mechanism(runs, draws=400))
+    rows = by_id(M.build_mechanism(runs))
     assert rows["K1"]["verdict"] == "fails" and rows["K1"]["low"] > 0
     # B2 0.72 vs B1 ~0.6, chance 0.1: 62 points above chance is not under a quarter of B1's ~50
     assert rows["K2"]["verdict"] == "fails" and rows["K2"]["diff"] == pytest.approx(62.0)
@@ -129,7 +177,7 @@ def test_k1_and_k2_fail_by_their_rules():
 
 def test_missing_runs_are_not_evaluable_and_bad_input_is_refused():
     runs = [m for m in experiment() if m["method"] != "randbudget"]
-    rows = by_id(M.build_mechanism(runs, draws=200))
+    rows = by_id(M.build_mechanism(runs))
     assert rows["P5"]["verdict"] == "not evaluable" and rows["P5"]["n_units"] == 0
     assert rows["P1a"]["verdict"] == "holds"
     with pytest.raises(AEAError, match="two runs of aea on redundant p=0.2"):
@@ -162,6 +210,7 @@ def test_make_mechanism_writes_csv_markdown_and_plot(tmp_path):
     assert pd.read_csv(csv)["id"].tolist() == table["id"].tolist()
     text = md.read_text()
     assert "| P1a | prediction |" in text and "![gain" in text and "| redundant | 0 | baseline1 | 4 |" in text
+    assert "conditional on the generated data sets" in text and "; 90% [" in text  # K3's TOST interval
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(read_json(provenance)["runs"]) == len(paths)
     gains = M.gains(table)
