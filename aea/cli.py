@@ -11,6 +11,7 @@ import argparse
 import errno
 import logging
 import os
+import re
 import socket
 import sys
 import time
@@ -31,6 +32,30 @@ _RERUN = "then rerun the same command (a training resumes from its last checkpoi
 WRITE_ERRNOS = {errno.ENOSPC: f"free disk space, {_RERUN}", errno.EDQUOT: f"free disk space (quota exceeded), {_RERUN}",
                 errno.EROFS: "the file system is read-only: choose a writable --out / --out-dir",
                 errno.EACCES: _NOT_WRITABLE, errno.EPERM: _NOT_WRITABLE}
+
+
+MEMORY_FIX = ("lower what it holds at once: batch_p / batch_k (training) or eval_batch_size (evaluation), "
+              "cache_images=false, num_workers=0 and fewer --threads (e.g. `aea train ... eval_batch_size=32 "
+              "cache_images=false`), or give the job more memory")
+
+
+def out_of_memory(error: BaseException) -> str | None:
+    """What was asked, when ``error`` is the machine's memory running out (a MemoryError, torch's allocators, a
+    shared library that cannot be mapped at import, ENOMEM); None for any other error."""
+    text = str(error)
+    asked = re.search(r"allocate (\d+) bytes", text)
+    if asked:  # torch's DefaultCPUAllocator names the bytes it asked for
+        return f"an allocation of {int(asked[1]) / 2**30:.1f} GiB failed"
+    cuda = re.search(r"Tried to allocate ([\d.]+ [KMG]iB)", text)
+    if isinstance(error, RuntimeError) and (cuda or "out of memory" in text or "can't allocate memory" in text):
+        return f"an allocation{f' of {cuda[1]}' if cuda else ''} failed on the {'GPU' if cuda else 'device'}"
+    if isinstance(error, MemoryError):
+        return "a MemoryError"
+    if isinstance(error, ImportError) and "failed to map segment" in text:
+        return f"a library could not be loaded: {text}"
+    if isinstance(error, OSError) and error.errno == errno.ENOMEM:
+        return f"{error.strerror}"
+    return None
 
 
 def set_threads(threads: int | None) -> None:
@@ -347,8 +372,12 @@ def main(argv: list[str] | None = None) -> int:
     except AEAError as error:
         print(f"aea: error: {error}", file=sys.stderr)
         return 2
-    except OSError as error:
-        if error.errno not in WRITE_ERRNOS:
+    except (MemoryError, ImportError, RuntimeError, OSError) as error:
+        memory = out_of_memory(error)
+        if memory is not None:
+            print(f"aea: error: `aea {args.command}` ran out of memory ({memory}); {MEMORY_FIX}", file=sys.stderr)
+            return 2
+        if not isinstance(error, OSError) or error.errno not in WRITE_ERRNOS:
             raise
         print(f"aea: error: {error.filename or 'a file'}: {error.strerror}; {WRITE_ERRNOS[error.errno]}",
               file=sys.stderr)

@@ -436,6 +436,29 @@ def save_atomic(obj: dict, path: Path) -> None:
             raise
 
 
+def available_memory(device: torch.device) -> int | None:
+    """Bytes free on ``device`` now (the CPU: Linux's MemAvailable); None where it cannot be told."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    try:
+        with open("/proc/meminfo") as meminfo:
+            return next(int(line.split()[1]) * 1024 for line in meminfo if line.startswith("MemAvailable:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        return None
+
+
+def check_cache_fits(images: int, height: int, width: int, device: torch.device) -> None:
+    """Refuse ``cache_images`` before it allocates, when its ``images`` x 3 x height x width bytes (uint8,
+    ``aea.data.loaders.preload_pixels``, decoded on the CPU, then moved to ``device``) exceed the free memory."""
+    need = images * 3 * height * width
+    for where in dict.fromkeys([torch.device("cpu"), device]):
+        free = available_memory(where)
+        if free is not None and need > free:
+            raise AEAError(f"cache_images=true would hold {images} training images at {height}x{width} in memory: "
+                           f"{need / 2**30:.1f} GiB, more than the {free / 2**30:.1f} GiB free on {where.type}; set "
+                           "cache_images=false (images are read from disk each epoch) or lower height / width")
+
+
 def check_run_data(split: Split, out_dir: Path) -> None:
     """Record the data the run trains on in ``data.json`` (dataset, root, listing signature); refuse to resume
     a run on data that changed since it started (regenerated, re-extracted, edited)."""
@@ -553,6 +576,8 @@ def train(cfg: RunConfig, split: Split, out_dir: Path, *, overrides: dict | None
     Returns the path of the final ``model.pt``.
     """
     check_runtime(cfg)
+    if cfg.cache_images:  # before anything is written: the corrected command must find no other config here
+        check_cache_fits(len(split.train), cfg.height, cfg.width, pick_device(cfg.device))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     check_run_dir(cfg, out_dir)

@@ -308,3 +308,38 @@ def test_override_value_that_would_leave_the_runs_folder_is_refused():
     assert run_name("aea", {"erase_ratio": 15.0, "lr": 1e-5}) == "aea-erase_ratio_15-lr_1e-05"
     with pytest.raises(AEAError, match="run name 'aea-pretrained_../../w.pth' becomes a folder name"):
         run_name("aea", {"pretrained": "../../w.pth"})
+
+
+# ----------------------------------------------------------------------------- memory
+
+def test_memory_limit_at_torch_import_is_one_line(tmp_path, tiny_root):
+    import resource
+
+    def limit():  # 600 MB of address space: Python and aea's CLI start, torch's libraries cannot be mapped
+        resource.setrlimit(resource.RLIMIT_AS, (600 * 2**20, 600 * 2**20))
+
+    done = subprocess.run([str(Path(sys.executable).parent / "aea"), *train_argv(tmp_path / "run")],
+                          env={**os.environ, "AEA_DATA": str(tiny_root)}, preexec_fn=limit, capture_output=True,
+                          text=True, timeout=300)
+    err = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(err) == 1 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert err[0].startswith("aea: error: `aea train` ran out of memory (a library could not be loaded")
+    assert "cache_images=false" in err[0] and "--threads" in err[0]
+
+
+def test_memory_error_in_evaluation_says_what_was_asked(capsys, finished_run, data_env, monkeypatch):
+    import aea.evaluate
+
+    monkeypatch.setattr(aea.evaluate, "evaluate_run", lambda *args, **kwargs: torch.empty(2**45))  # 128 TiB
+    message = one_line_error(capsys, ["evaluate", "--run", str(finished_run), "--out", "/nonexistent/m.json"])
+    assert "`aea evaluate` ran out of memory (an allocation of 131072.0 GiB failed)" in message
+    assert "eval_batch_size" in message
+
+
+def test_image_cache_larger_than_memory_is_refused_up_front(capsys, tmp_path, data_env):
+    out = tmp_path / "run"
+    message = one_line_error(capsys, train_argv(out, "height=65536", "width=32768", "cache_images=true"))
+    assert "cache_images=true would hold" in message and "training images at 65536x32768" in message
+    assert "set cache_images=false" in message
+    assert not (out / T.CONFIG_FILE).exists()
+    assert main(train_argv(out, "cache_images=false", "epochs=1", "warmup_epochs=0")) == 0  # the fix is taken
