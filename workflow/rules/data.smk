@@ -15,6 +15,8 @@ rule synthetic_dataset:
     params:
         root=lambda w, output: os.path.dirname(os.path.dirname(output[0])),  # <root>/.aea/<release>.<size>.done
         size=PROFILE.synthetic,
+    resources:
+        **LIGHT_JOB,
     conda:
         ENV
     shell:
@@ -33,6 +35,8 @@ rule check_dataset:
         root=DATA_ROOT,
         counts=CHECK_COUNTS,
         data=data_version,
+    resources:
+        **LIGHT_JOB,
     conda:
         ENV
     shell:

@@ -21,6 +21,8 @@ rule mechanism_data:
     params:
         root=lambda w: mechanism_root(w.variant, w.p, w.gen),
         size=MECH_PROFILE.synthetic,
+    resources:
+        **LIGHT_JOB,
     conda:
         ENV
     shell:
@@ -45,6 +47,7 @@ rule mechanism_train:
         out=lambda w: mechanism_run(w.variant, w.gen, w.method, w.seed),
         config_hash=mechanism_config_hash,
         runs=lambda w, input: other_run_args(input),
+        wait=lock_wait,
     threads: config["train_threads"]
     resources:
         gpu=config["gpus_per_run"],
@@ -54,8 +57,8 @@ rule mechanism_train:
         # AEA_DATA: the data root wins over any outer one; data_root=: the run's config records its data
         "AEA_DATA={params.root:q} aea train --profile {params.profile:q} --dataset market1501"
         " --method {wildcards.method} --seed {wildcards.seed} --evaluate --replace-changed --out {params.out:q}"
-        " --threads {threads} data_root={params.root:q} {params.runs:q} > {log:q} 2>&1"
-        " || (tail -n 1 {log:q} >&2; exit 1)"
+        " --threads {threads} --gpus {resources.gpu} --wait-lock {params.wait} data_root={params.root:q}"
+        " {params.runs:q} >> {log:q} 2>&1 || (tail -n 1 {log:q} >&2; exit 1)"
 
 
 rule mechanism_evaluate:
@@ -72,6 +75,8 @@ rule mechanism_evaluate:
     params:
         roots=lambda w: [mechanism_root(w.variant, p, w.gen) for p in MECH_OCCLUSION[1:]],
     threads: config["train_threads"]
+    resources:
+        gpu=config["gpus_per_run"],
     conda:
         ENV
     script:
@@ -93,6 +98,8 @@ rule mechanism_table:
         f"{OUT}/logs/mechanism.log",
     params:
         out_dir=lambda w, output: os.path.dirname(output[0]),
+    resources:
+        **LIGHT_JOB,
     conda:
         ENV
     shell:

@@ -34,15 +34,17 @@ rule train:
         args=train_args,
         out=lambda w: run_dir(w.dataset, w.run, w.seed),
         config_hash=run_config_hash,
+        wait=lock_wait,
     threads: TRAIN_THREADS
     resources:
         gpu=GPUS,
     conda:
         ENV
     shell:
+        # >>: every attempt of the run in one log, each under its own header (aea train writes it)
         "aea train --profile {params.profile:q} --dataset {wildcards.dataset:q} --seed {wildcards.seed} --evaluate"
-        " --replace-changed --out {params.out:q} --threads {threads} {params.args:q}"
-        " > {log:q} 2>&1 || (tail -n 1 {log:q} >&2; exit 1)"
+        " --replace-changed --out {params.out:q} --threads {threads} --gpus {resources.gpu} --wait-lock {params.wait}"
+        " {params.args:q} >> {log:q} 2>&1 || (tail -n 1 {log:q} >&2; exit 1)"
 
 
 if READ_OFF:
@@ -64,6 +66,7 @@ if READ_OFF:
             out=lambda w: run_dir(w.dataset, "aea", w.seed),
             baseline1=lambda w: run_dir(w.dataset, "baseline1", w.seed),
             config_hash=lambda w: [run_config_hash(of_run(w, run)) for run in ("aea", "baseline1")],
+            wait=lock_wait,
         threads: TRAIN_THREADS
         resources:
             gpu=GPUS,
@@ -72,4 +75,5 @@ if READ_OFF:
         shell:
             "aea train --profile {params.profile:q} --dataset {wildcards.dataset:q} --seed {wildcards.seed} --evaluate"
             " --replace-changed --out {params.out:q} --write-baseline1 {params.baseline1:q} --threads {threads}"
-            " --method aea > {log.aea:q} 2>&1 && cp {log.aea:q} {log.baseline1:q} || (tail -n 1 {log.aea:q} >&2; exit 1)"
+            " --gpus {resources.gpu} --wait-lock {params.wait} --method aea >> {log.aea:q} 2>&1"
+            " && cp {log.aea:q} {log.baseline1:q} || (tail -n 1 {log.aea:q} >&2; exit 1)"

@@ -1,6 +1,7 @@
-# How the Snakemake head of a SLURM run (workflow/profiles/slurm, docs/slurm.md) copes with what lasts days: the
-# SLURM plugin (snakemake-executor-plugin-slurm, pinned in pyproject.toml's `slurm` extra) is adjusted here, in the
-# head's own process, where it falls short. Nothing here runs unless that plugin is installed; a job on a node
+# The SLURM side of the workflow: the light rules' resources and the lock wait of the trainings (below), and how the
+# Snakemake head of a SLURM run (workflow/profiles/slurm, docs/slurm.md) copes with what lasts days: the SLURM plugin
+# (snakemake-executor-plugin-slurm, pinned in pyproject.toml's `slurm` extra) is adjusted here, in the head's own
+# process, where it falls short. Nothing here runs unless that plugin is installed; a job on a node
 # (executor slurm-jobstep) never calls what is patched.
 #
 # - A controller outage (slurmctld restarted, a network cut) fails every status query of a check; the plugin then
@@ -25,7 +26,17 @@ import time
 
 from snakemake.logging import logger
 
+# The resources of the rules that use neither torch nor a GPU (data generation and checks, tables, pages): every
+# other rule, a rule added later included, takes the profile's default-resources, which are a training's.
+LIGHT_JOB = {"mem_mb": 2000, "runtime": 30}
 STATUS_RETRY_SECONDS = 10
+
+
+def lock_wait(wildcards, resources):
+    """Seconds `aea train --wait-lock` waits for another attempt of the same run (the job of a lost head) to end:
+    the job's own time limit (resources runtime, minutes), none where there is no limit (a local run)."""
+    return 60 * int(resources.get("runtime", 0) or 0)
+
 SLURM_PLUGIN_VERSION = "2.8.0"  # the version these adjustments are written for (and pyproject.toml pins)
 # sbatch's words when it did not reach the controller (as opposed to a controller that refused the job)
 NO_CONTROLLER = re.compile(r"Unable to contact slurm controller|Socket timed out|Zero Bytes were transmitted"

@@ -17,6 +17,8 @@ for _name in TABLE_NAMES:
             name=_name,
             out_dir=lambda w, output: os.path.dirname(output[0]),
             paper_dir=PAPER_DIR,
+        resources:
+            **LIGHT_JOB,
         conda:
             ENV
         shell:
@@ -38,6 +40,8 @@ rule interpretations:
     params:
         out_dir=lambda w, output: os.path.dirname(output[0]),
         paper_dir=PAPER_DIR,
+    resources:
+        **LIGHT_JOB,
     conda:
         ENV
     shell:
@@ -55,6 +59,8 @@ rule table_page:
         f"{OUT}/logs/{{table}}.page.log",
     wildcard_constraints:
         table="|".join(TABLE_NAMES),
+    resources:
+        **LIGHT_JOB,
     conda:
         ENV
     script:
@@ -71,6 +77,9 @@ rule attention:
         f"{OUT}/logs/attention/{{dataset}}.log",
     params:
         run=lambda w, input: os.path.dirname(input.model),
+    threads: TRAIN_THREADS
+    resources:
+        gpu=GPUS,  # a forward pass of AEA's basic network: on the training's device
     conda:
         ENV
     shell:
@@ -86,6 +95,8 @@ rule all_tables:
         f"{OUT}/all",
     log:
         f"{OUT}/logs/all.log",
+    resources:
+        **LIGHT_JOB,
     conda:
         ENV
     shell:
