@@ -26,7 +26,12 @@ def metrics(method: str, dataset: str, seed: int, rank1: float, mAP: float, over
     return {"profile": profile, "dataset": dataset, "method": method, "run_name": run_name(method, overrides),
             "seed": seed, "overrides": overrides, "config": config, "rank1": rank1, "map_official": mAP,
             "map_noninterp": mAP - 0.01, "git_commit": "c0ffee", "config_hash": f"hash{seed}-{method}",
-            "device": "cpu", "train_seconds": 10.0, "eval_seconds": 2.5, "per_query": per_query(rank1, mAP)}
+            "device": "cpu", "machine": dict(MACHINE), "train_seconds": 10.0, "eval_seconds": 2.5,
+            "per_query": per_query(rank1, mAP)}
+
+
+MACHINE = {"cpu_model": "AMD EPYC", "cpu_capability": "AVX512", "torch": "2.14.1", "numpy": "2.4.6", "threads": 1,
+           "gpu": ""}
 
 
 def per_query(rank1: float, mAP: float, n: int = 100) -> dict:
@@ -170,6 +175,7 @@ def test_build_table_refuses_bad_inputs():
 def test_write_table_csv_and_provenance_sidecar(tmp_path):
     ms = [metrics("aea", "market1501", s, 0.8 + s / 30, 0.6) for s in (0, 1, 2)]
     ms[2]["git_commit"] = "beef"
+    ms[2]["machine"]["threads"] = 2
     df = T.build_table("table2", ms)
     out = tmp_path / "out" / "table2.csv"
     T.write_table(df, out, T.collect_provenance("table2", ms, ["a", "b", "c"]))
@@ -183,7 +189,9 @@ def test_write_table_csv_and_provenance_sidecar(tmp_path):
     assert prov["total_train_seconds"] == 30.0 and prov["total_eval_seconds"] == 7.5
     assert prov["runs"][0] == {"dataset": "market1501", "method": "aea", "run_name": "aea", "seed": 0,
                                "overrides": {}, "config_hash": "hash0-aea", "git_commit": "c0ffee",
-                               "device": "cpu", "train_seconds": 10.0, "eval_seconds": 2.5, "metrics_path": "a"}
+                               "device": "cpu", "machine": MACHINE, "train_seconds": 10.0, "eval_seconds": 2.5,
+                               "metrics_path": "a"}
+    assert prov["machines"] == [MACHINE, {**MACHINE, "threads": 2}]  # each distinct machine once
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["table2.csv", "table2.provenance.json"]
 
 
@@ -337,6 +345,33 @@ def test_claim_decided_by_query_noise_and_seed_spread():
     spread = verdict([0.10, -0.08, 0.05, -0.03])
     assert steady.status == "holds" and steady.n_seeds == 4
     assert spread.status == "inconclusive" and spread.low < 0 < spread.high
+
+
+def test_inconclusive_comparisons_carry_the_seeds_they_need():
+    """AEA - REDA in mAP on Market-1501 per seed: +2, -1, +5 points (mean 2, SD 3): inconclusive at 3 seeds,
+    80% power at effect 2/3 needs 20 seeds (one-sample t, two-sided 5%); AEA - AOS there: -3, -6, 0 (effect 1:
+    10 seeds). The claim's detail names the most any comparison needs and the t a family-level fails needs."""
+    from aea import stats as S
+
+    cells = full_cells("table6", _table2_score({"aea": 0.9, "reda": 0.8, "aos": 0.85}))
+    runs = runs_of(cells, seeds=(0, 1, 2))
+    for m in runs:
+        if (m["method"], m["dataset"]) == ("aea", "market1501"):
+            ap = 0.7 + {0: 0.02, 1: -0.01, 2: 0.05}[m["seed"]]
+            m["per_query"] = {**m["per_query"], "ap_official": [ap] * 100}
+    result = T.evaluate_claims(T.group_runs("table6", runs), T.CLAIMS["table6"])
+    row = result[(result.loser == "REDA") & (result.dataset == "market1501") & (result.metric == "mAP")].iloc[0]
+    assert row.status == "inconclusive" and row["diff"] == pytest.approx(2.0) and row.seed_sd == pytest.approx(3.0)
+    assert row.seeds_needed == S.seeds_needed(2.0, 3.0) == 20
+    aos = result[(result.loser == "AOS") & (result.dataset == "market1501") & (result.metric == "mAP")].iloc[0]
+    assert aos.status == "inconclusive" and aos["diff"] == pytest.approx(-3.0) and aos.seeds_needed == 10
+    decided = result[result.status == "holds"]
+    assert len(decided) == 14 and decided.seeds_needed.isna().all()  # only inconclusive comparisons need seeds
+    detail = result.detail.iloc[0]
+    assert "up to 20" in detail and "a family-level fails needs |t| > 17.8 (3 seeds, 16 comparisons)" in detail
+    from aea.tables.report import claims_markdown
+
+    assert "\n".join(claims_markdown(result)).count("| inconclusive | 20 |") == 1
 
 
 def test_table6_claim():

@@ -128,7 +128,7 @@ def collect_provenance(name: str, metrics: Sequence[Mapping[str, Any]],
     runs = []
     for i, m in enumerate(metrics):
         run = {k: m.get(k) for k in ("dataset", "method", "run_name", "seed", "overrides", "config_hash",
-                                     "git_commit", "device", "train_seconds", "eval_seconds")}
+                                     "git_commit", "device", "machine", "train_seconds", "eval_seconds")}
         if paths is not None:
             run["metrics_path"] = str(paths[i])
         runs.append(run)
@@ -147,6 +147,7 @@ def collect_provenance(name: str, metrics: Sequence[Mapping[str, Any]],
         "seeds": uniq("seed"),
         "git_commits": commits,
         "devices": uniq("device"),
+        "machines": [dict(t) for t in sorted({tuple(sorted(r["machine"].items())) for r in runs if r["machine"]})],
         "config_hashes": uniq("config_hash"),
         "total_train_seconds": float(sum(r["train_seconds"] or 0.0 for r in runs)),
         "total_eval_seconds": float(sum(r["eval_seconds"] or 0.0 for r in runs)),

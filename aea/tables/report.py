@@ -21,13 +21,15 @@ from typing import Any
 import pandas as pd
 
 from aea.errors import AEAError
-from aea.io import write_text
+from aea.io import read_json, write_text
+from aea.machine import machine_text
 from aea.names import DATASET_LABELS
 from aea.tables.aggregate import (
     build_table,
     collect_provenance,
     group_runs,
     load_metrics,
+    provenance_path,
     read_table,
     write_csv,
     write_table,
@@ -120,14 +122,19 @@ def _ours_text(r: Mapping[str, Any]) -> str:
     return f"{r['ours']:.1f}{spread} (n={int(r['n_seeds'])})"
 
 
-def diff_markdown(diff: pd.DataFrame, claims: pd.DataFrame, context: pd.DataFrame | None = None) -> str:
-    """The readable report: header (profile, seeds, caveats), the cells, the claims, peers' context."""
+def diff_markdown(diff: pd.DataFrame, claims: pd.DataFrame, context: pd.DataFrame | None = None,
+                  machines: Sequence[Mapping[str, Any]] = ()) -> str:
+    """The readable report: header (profile, seeds, machines, caveats), the cells, the claims, peers' context."""
     name = str(diff["table"].iloc[0]) if len(diff) else (str(claims["table"].iloc[0]) if len(claims) else "?")
     profiles = sorted({p for p in diff["profile"] if p})
     seeds = sorted({int(s) for cell in diff["seeds"] for s in str(cell).split(";") if s != ""})
     profile = ", ".join(profiles) or "(no runs)"
     lines = [f"# {name}: our runs vs. the AEA paper ({get_spec(name).paper_ref})", ""]
     lines.append(f"- Profile: `{profile}`; seeds: {', '.join(map(str, seeds)) or 'none'}.")
+    if machines:
+        lines.append("- Machine" + ("s" if len(machines) > 1 else "") + " of the runs: "
+                     + "; ".join(machine_text(m) for m in machines) + ". Another CPU, thread count or library "
+                     "version gives other digits; verdicts reproduce within their error rate.")
     if profiles != ["paper"]:
         lines.append(f"- **The `{profile}` profile is not expected to match the paper's numbers** (generated "
                      "or reduced data, small model, few epochs): it checks the pipeline, not the paper.")
@@ -163,10 +170,10 @@ def diff_markdown(diff: pd.DataFrame, claims: pd.DataFrame, context: pd.DataFram
 
 
 def write_diff(diff: pd.DataFrame, claims: pd.DataFrame, out_csv: str | Path, out_md: str | Path,
-               context: pd.DataFrame | None = None) -> None:
+               context: pd.DataFrame | None = None, machines: Sequence[Mapping[str, Any]] = ()) -> None:
     """``<table>.diff.csv`` (the cells) and ``<table>.diff.md`` (cells, claims, peers' context)."""
     write_csv(diff, out_csv)
-    write_text(out_md, diff_markdown(diff, claims, context))
+    write_text(out_md, diff_markdown(diff, claims, context, machines))
 
 
 def claims_markdown(claims: pd.DataFrame) -> list[str]:
@@ -224,7 +231,10 @@ def compare_table(name: str, out_dir: str | Path, paper_dir: str | Path) -> pd.D
     claims = read_claims(out_dir / f"{name}.claims.csv")
     paper = read_paper(paper_dir, name)
     diff = diff_table(table, paper)
-    write_diff(diff, claims, out_dir / f"{name}.diff.csv", out_dir / f"{name}.diff.md", read_peers(paper_dir, name))
+    provenance = provenance_path(table_csv)
+    machines = read_json(provenance).get("machines", []) if provenance.is_file() else []
+    write_diff(diff, claims, out_dir / f"{name}.diff.csv", out_dir / f"{name}.diff.md", read_peers(paper_dir, name),
+               machines)
     if spec.figure_param:
         from aea.viz import plot_sweep  # matplotlib only when a figure is drawn: the workflow parses torch-free
 
