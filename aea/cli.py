@@ -15,7 +15,7 @@ import re
 import socket
 import sys
 import time
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 from aea.config import DATASETS, METHODS, Profile, RunConfig, data_root, load_profile, parse_overrides, resolve
@@ -226,26 +226,38 @@ def run_config(run_dir: Path) -> RunConfig:
     return read_run_config(run_dir / CONFIG_FILE)
 
 
+def table_file_set(name: str, out_dir: str) -> AbstractContextManager[None]:
+    """The files ``aea table NAME`` / ``aea compare NAME`` write into ``out_dir``, written as one set: a kill
+    leaves the old set or the new one (``aea.io.file_set``; the journal ``.NAME.set.json`` marks a cut)."""
+    from aea.io import file_set
+    from aea.tables import get_spec
+
+    if name not in ("interpretations", "mechanism"):
+        get_spec(name)  # an unknown name is refused before it becomes a path
+    return file_set(Path(out_dir) / f".{name}.set.json", name)
+
+
 def cmd_table(args: argparse.Namespace) -> None:
     from aea.tables import CHOICES, make_interpretations, make_table
 
     metrics = [Path(p) for p in args.metrics]
-    if args.name == "mechanism":
-        from aea.tables.mechanism import make_mechanism
+    with table_file_set(args.name, args.out_dir):
+        if args.name == "mechanism":
+            from aea.tables.mechanism import make_mechanism
 
-        make_mechanism(metrics, Path(args.out_dir))
-        return
-    if args.name == "interpretations":
-        paper = resolve(load_profile("paper"), "market1501", "aea", {}, 0)  # which reading the paper profile uses
-        make_interpretations(metrics, Path(args.out_dir), {c.key: getattr(paper, c.key) for c in CHOICES})
-        return
-    make_table(args.name, metrics, Path(args.out_dir), Path(args.paper_dir))
+            make_mechanism(metrics, Path(args.out_dir))
+        elif args.name == "interpretations":
+            paper = resolve(load_profile("paper"), "market1501", "aea", {}, 0)  # which reading the paper profile uses
+            make_interpretations(metrics, Path(args.out_dir), {c.key: getattr(paper, c.key) for c in CHOICES})
+        else:
+            make_table(args.name, metrics, Path(args.out_dir), Path(args.paper_dir))
 
 
 def cmd_compare(args: argparse.Namespace) -> None:
     from aea.tables import compare_table
 
-    claims = compare_table(args.name, Path(args.out_dir), Path(args.paper_dir))
+    with table_file_set(args.name, args.out_dir):
+        claims = compare_table(args.name, Path(args.out_dir), Path(args.paper_dir))
     for row in claims.drop_duplicates("claim").itertuples():
         log.info("%s: %s (%s)", row.verdict, row.claim, row.detail)
     log.info("diff written to %s", Path(args.out_dir) / f"{args.name}.diff.md")

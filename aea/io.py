@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,9 +36,106 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
                 raise OSError(e.errno, e.strerror, str(path)) from e
             raise
         os.chmod(tmp_path, 0o666 & ~current_umask())  # mkstemp makes 0600; final files get the usual mode
-        os.replace(tmp_path, path)
+        if _open_set is None:
+            os.replace(tmp_path, path)
+        else:
+            _open_set.replace(tmp_path, path)
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+BACKUP_SUFFIX = ".aea-old"  # a file's version before the open file set replaced it (a hard link)
+
+
+class _FileSet:
+    """The files ``atomic_path`` replaced inside one ``file_set`` block, journaled (see ``file_set``)."""
+
+    def __init__(self, journal: Path) -> None:
+        self.journal, self.entries = journal, []
+
+    @staticmethod
+    def backup(path: Path) -> Path:
+        return path.with_name(f".{path.name}{BACKUP_SUFFIX}")
+
+    def replace(self, tmp: Path, path: Path) -> None:
+        had_old = path.exists()
+        if had_old:
+            try:
+                os.link(path, self.backup(path))
+            except FileExistsError:  # from a write of this block: the version before the block is kept
+                pass
+            except OSError:  # a file system without hard links
+                shutil.copy2(path, self.backup(path))
+        if str(path) not in {entry["path"] for entry in self.entries}:
+            self.entries.append({"path": str(path), "had_old": had_old})
+            _write_json_now(self.journal, {"files": self.entries})
+        os.replace(tmp, path)
+
+
+_open_set: _FileSet | None = None
+
+
+def _write_json_now(path: Path, obj: Any) -> None:
+    """``write_json`` outside any open file set (the journal itself is not part of its set)."""
+    global _open_set
+    saved, _open_set = _open_set, None
+    try:
+        write_json(path, obj)
+    finally:
+        _open_set = saved
+
+
+@contextlib.contextmanager
+def file_set(journal: str | os.PathLike, prefix: str) -> Iterator[None]:
+    """The files written through ``atomic_path`` in the block form one set: a kill or an error leaves the old set
+    or the new one, never a mix (e.g. a new table beside the old claims and diff).
+
+    Each file replaced is first kept as a hard link ``.<name>.aea-old`` and listed in ``journal``; the journal's
+    removal at the end of the block is the commit. An error in the block restores the old set at once; a kill
+    leaves the journal (its presence marks a set cut short), and the next ``file_set`` on it restores the old
+    set first. Leftovers of writes whose names start with ``.<prefix>.`` in the journal's folder (temporary files,
+    backups) are removed then too.
+    """
+    global _open_set
+    journal = Path(journal)
+    restore_file_set(journal, prefix)
+    _open_set = _FileSet(journal)
+    try:
+        yield
+    except BaseException:
+        _open_set = None
+        restore_file_set(journal, prefix)
+        raise
+    else:
+        journal.unlink(missing_ok=True)  # the commit point: from here on the new set stands
+        for entry in _open_set.entries:
+            _FileSet.backup(Path(entry["path"])).unlink(missing_ok=True)
+    finally:
+        _open_set = None
+
+
+def restore_file_set(journal: str | os.PathLike, prefix: str) -> None:
+    """Put back the old set of a ``file_set`` cut short (its ``journal`` is still there), then remove the
+    leftovers of its writes (``.<prefix>.*.tmp``, ``.<prefix>.*.aea-old``)."""
+    journal = Path(journal)
+    if journal.is_file():
+        try:
+            entries = read_json(journal)["files"]
+        except (OSError, ValueError, KeyError, TypeError):  # cut short before its first entry was whole
+            entries = []
+        for entry in entries:
+            path = Path(entry["path"])
+            backup = _FileSet.backup(path)
+            if entry["had_old"] and backup.exists():
+                os.replace(backup, path)
+            elif not entry["had_old"]:
+                path.unlink(missing_ok=True)
+        journal.unlink()
+    folder = journal.parent
+    if folder.is_dir():
+        for leftover in [*folder.glob(f".{prefix}.*"), *folder.glob(f".{journal.name}.*.tmp")]:
+            if leftover.name.endswith((".tmp", BACKUP_SUFFIX)):
+                leftover.unlink(missing_ok=True)
 
 
 def current_umask() -> int:

@@ -4,6 +4,7 @@ traceback, and nothing of the user's lost; or it is repaired at the next start."
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -15,12 +16,17 @@ import pytest
 import torch
 from PIL import Image
 
+import aea.tables.report
 import aea.train as T
+from aea import tables
 from aea.cli import main
+from aea.config import run_name
+from aea.io import restore_file_set
 
 sys.path.insert(0, str(Path(__file__).parent))
 import test_reliability as R  # noqa: E402  (its helpers and fixtures)
 from test_reliability import copy_run, one_line_error, train_argv  # noqa: E402
+from test_tables import PAPER_DIR, metrics  # noqa: E402  (hand-made metrics.json of the table tests)
 
 data_env, finished_run = R.data_env, R.finished_run  # the same fixtures here
 
@@ -343,3 +349,69 @@ def test_image_cache_larger_than_memory_is_refused_up_front(capsys, tmp_path, da
     assert "set cache_images=false" in message
     assert not (out / T.CONFIG_FILE).exists()
     assert main(train_argv(out, "cache_images=false", "epochs=1", "warmup_epochs=0")) == 0  # the fix is taken
+
+
+# ----------------------------------------------------------------------------- a table's files: old set or new set
+
+def table2_metrics(folder: Path, rank1: float) -> list[str]:
+    """metrics.json of every Table-2 run, hand-made (one seed), each run at ``rank1``."""
+    paths = []
+    for r in tables.table_runs("table2"):
+        path = folder / r.dataset / run_name(r.method, r.overrides) / "metrics.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(metrics(r.method, r.dataset, 0, rank1, 0.4, r.overrides)))
+        paths.append(str(path))
+    return paths
+
+
+def files_of(out: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(out.iterdir()) if p.is_file()}
+
+
+KILL_AFTER_TWO_FILES = """
+import os, signal, sys
+import aea.io as io
+replace, done = io._FileSet.replace, []
+def killed_after_two(self, tmp, path):
+    replace(self, tmp, path)
+    done.append(path)
+    if len(done) == 2:
+        os.kill(os.getpid(), signal.SIGKILL)
+io._FileSet.replace = killed_after_two
+from aea.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_table_killed_between_its_files_leaves_the_old_set(tmp_path):
+    out = tmp_path / "results"
+    table = ["table", "table2", "--out-dir", str(out), "--paper-dir", str(PAPER_DIR), "--metrics"]
+    assert main([*table, *table2_metrics(tmp_path / "old", 0.5)]) == 0
+    old = files_of(out)
+    assert {"table2.csv", "table2.claims.csv", "table2.diff.md"} <= set(old) and not list(out.glob(".*"))
+    killed = subprocess.run([sys.executable, "-c", KILL_AFTER_TWO_FILES, *table,
+                             *table2_metrics(tmp_path / "new", 0.9)], capture_output=True, text=True, timeout=300)
+    assert killed.returncode == -9
+    assert (out / ".table2.set.json").is_file()  # the journal marks the cut
+    assert (out / "table2.csv").read_bytes() != old["table2.csv"]  # a mix on disk until the next start ...
+    restore_file_set(out / ".table2.set.json", "table2")  # ... which every `aea table/compare table2` begins with
+    assert files_of(out) == old and not list(out.glob(".*"))
+    assert main([*table, *table2_metrics(tmp_path / "new", 0.9)]) == 0  # then the new set, whole
+    new = files_of(out)
+    assert set(new) == set(old) and all(new[k] != old[k] for k in ("table2.csv", "table2.diff.md"))
+    assert not list(out.glob(".*"))
+
+
+def test_table_error_midway_keeps_the_old_set(capsys, tmp_path, monkeypatch):
+    out = tmp_path / "results"
+    table = ["table", "table2", "--out-dir", str(out), "--paper-dir", str(PAPER_DIR), "--metrics"]
+    assert main([*table, *table2_metrics(tmp_path / "old", 0.5)]) == 0
+    old = files_of(out)
+
+    def broken_diff(*args, **kwargs):
+        raise OSError(28, "No space left on device", str(out / "table2.diff.csv"))
+
+    monkeypatch.setattr(aea.tables.report, "write_diff", broken_diff)
+    message = one_line_error(capsys, [*table, *table2_metrics(tmp_path / "new", 0.9)])
+    assert "No space left on device" in message
+    assert files_of(out) == old and not list(out.glob(".*"))
