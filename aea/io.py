@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+log = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
@@ -136,6 +140,39 @@ def restore_file_set(journal: str | os.PathLike, prefix: str) -> None:
         for leftover in [*folder.glob(f".{prefix}.*"), *folder.glob(f".{journal.name}.*.tmp")]:
             if leftover.name.endswith((".tmp", BACKUP_SUFFIX)):
                 leftover.unlink(missing_ok=True)
+
+
+def temp_dir_beside(target: Path) -> Path:
+    """A new hidden folder beside ``target`` for a tree to be written in and then renamed onto ``target``; its name
+    holds this host and process (``.<target>.<host>.<pid>.<random>``), so ``sweep_temp_dirs`` can tell the folder
+    of a killed write from one being written."""
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.{socket.gethostname()}.{os.getpid()}.", dir=target.parent))
+    tmp.chmod(0o755)  # mkdtemp makes it private; what is written there is meant to be shared
+    return tmp
+
+
+def sweep_temp_dirs(target: Path) -> None:
+    """Remove the ``temp_dir_beside(target)`` folders whose process on this host has ended (a write killed before
+    its rename); those of live processes and of other hosts are left alone."""
+    prefix, host = f".{target.name}.", socket.gethostname()
+    if not target.parent.is_dir():
+        return
+    for entry in target.parent.iterdir():
+        parts = entry.name[len(prefix):].rsplit(".", 2) if entry.name.startswith(prefix) else []
+        if len(parts) == 3 and parts[0] == host and parts[1].isdigit() and not _alive(int(parts[1])) \
+                and entry.is_dir() and not entry.is_symlink():
+            log.info("removing %s, left by an interrupted write of %s", entry, target)
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def current_umask() -> int:

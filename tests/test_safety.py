@@ -415,3 +415,40 @@ def test_table_error_midway_keeps_the_old_set(capsys, tmp_path, monkeypatch):
     message = one_line_error(capsys, [*table, *table2_metrics(tmp_path / "new", 0.9)])
     assert "No space left on device" in message
     assert files_of(out) == old and not list(out.glob(".*"))
+
+
+# ----------------------------------------------------------------------------- temp folders of killed writes
+
+def test_killed_generations_temp_folder_is_swept_at_the_next_start(tmp_path):
+    from aea.data.datasets import MARKET_DIR
+    from aea.io import temp_dir_beside
+
+    root = tmp_path / "data"
+    root.mkdir()
+    made = subprocess.run([sys.executable, "-c", "import sys; from pathlib import Path; from aea.io import "
+                           "temp_dir_beside; t = temp_dir_beside(Path(sys.argv[1])); (t / 'half.jpg').touch(); "
+                           "print(t)", str(root / MARKET_DIR)], capture_output=True, text=True, check=True)
+    killed = Path(made.stdout.strip())  # its process has ended, as a killed `aea data make-synthetic` would
+    live = temp_dir_beside(root / MARKET_DIR)  # this process's: a generation still running
+    other_host = root / f".{MARKET_DIR}.another-host.1.abc_12"
+    other_host.mkdir()
+    assert killed.is_dir() and killed.name.startswith(f".{MARKET_DIR}.")
+    assert main(["data", "make-synthetic", "--dataset", "market1501", "--size", "tiny", "--root", str(root)]) == 0
+    assert not killed.exists() and live.is_dir() and other_host.is_dir()
+    assert (root / MARKET_DIR / "aea_synthetic.json").is_file()
+
+
+def test_killed_cuhk03_extractions_temp_files_are_swept(tmp_path):
+    from aea.data.datasets import CUHK03_RELEASE_DIR, load_dataset
+    from aea.data.synthetic import make_synthetic
+
+    root = tmp_path / "data"
+    make_synthetic("cuhk03", root, size="tiny", seed=0)
+    load_dataset("cuhk03-labeled", root)
+    images = root / CUHK03_RELEASE_DIR / "images_labeled"
+    (images / ".aea_extracted.json").unlink()  # a killed extraction never wrote its stamp
+    leftover, mine = images / ".1_001_1_01.png.k1ll3d.tmp", images / ".my-notes.tmp"
+    leftover.write_bytes(b"\x89PNG half")
+    mine.write_text("the user's")
+    load_dataset("cuhk03-labeled", root)
+    assert not leftover.exists() and mine.read_text() == "the user's"

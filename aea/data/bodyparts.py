@@ -25,7 +25,6 @@ import logging
 import math
 import os
 import shutil
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +37,7 @@ from aea.data import synthetic
 from aea.data.datasets import MARKER_NAME, MARKET_DIR, NUM_CAMS, SPLIT_FOLDERS
 from aea.data.synthetic import HEIGHT, WIDTH, CameraStyle, SyntheticSize, camera_styles, resolve_size
 from aea.errors import AEAError
-from aea.io import read_json, write_json
+from aea.io import read_json, sweep_temp_dirs, temp_dir_beside, write_json
 from aea.mechanism import LABELS, REGIONS, SALIENT_REGION, constraint_report
 from aea.seeding import derive_seed
 
@@ -403,6 +402,7 @@ def make_mechanism(root: str | os.PathLike, *, variant: str = "redundant", occlu
     labels_target = parts_dir(target)
     params = {"generator": "bodyparts", "generator_version": GENERATOR_VERSION, "dataset": DATASET,
               "variant": variant, "occlusion": float(occlusion), "size": dataclasses.asdict(spec), "seed": int(seed)}
+    sweep_temp_dirs(target)  # the folder of a generation killed before its rename
     marker = target / MARKER_NAME
     if marker.is_file():
         if read_json(marker).get("params") == json.loads(json.dumps(params)) and labels_target.is_dir():
@@ -413,8 +413,7 @@ def make_mechanism(root: str | os.PathLike, *, variant: str = "redundant", occlu
                        "use another data root for generated data")
     root.mkdir(parents=True, exist_ok=True)
     log.info("generating mechanism data (%s, p=%g, seed %d) at %s", variant, occlusion, seed, target)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=root))
-    tmp.chmod(0o755)  # mkdtemp makes it private; the data set is meant to be shared
+    tmp = temp_dir_beside(target)
     try:
         counts, constraints, records = _write(tmp / "release", tmp / "parts", spec, variant, occlusion, seed)
         check_constraints(constraints, variant)

@@ -223,6 +223,9 @@ def _extract_cuhk03(mat_path: Path, setting: str, images_dir: Path) -> None:
         try:
             for stale in images_dir.glob("*.png"):  # another .mat's: the folder must hold exactly this one's
                 stale.unlink()
+            for leftover in images_dir.glob(".*.png.*.tmp"):  # an extraction killed mid-write (aea.io.atomic_path)
+                if CUHK03_FILE_NAME.fullmatch(leftover.name[1:].rsplit(".", 2)[0]):
+                    leftover.unlink()
             _write_pngs(f, setting, mat_path, images_dir)
         except OSError as e:
             raise AEAError(f"extracting {mat_path} into {images_dir} failed ({e}); "

@@ -30,7 +30,6 @@ import logging
 import os
 import shutil
 import struct
-import tempfile
 import zlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -60,7 +59,7 @@ from aea.data.datasets import (
     read_protocol,
 )
 from aea.errors import AEAError
-from aea.io import read_json, write_json
+from aea.io import read_json, sweep_temp_dirs, temp_dir_beside, write_json
 from aea.seeding import derive_seed
 
 log = logging.getLogger(__name__)
@@ -888,6 +887,7 @@ def make_synthetic(name: str, root: str | os.PathLike, *,
     outside = [root / cuhk03_config_name(s) for s in CUHK03_SETTINGS] if target.name == CUHK03_RELEASE_DIR else []
     params = {"generator_version": GENERATOR_VERSION, "dataset": family, "layout": layout,
               "size": size_params, "seed": int(seed)}
+    sweep_temp_dirs(target)  # the folder of a generation killed before its rename
     marker = target / MARKER_NAME
     if marker.is_file():
         if read_json(marker).get("params") == json.loads(json.dumps(params)) and all(p.is_file() for p in outside):
@@ -898,8 +898,7 @@ def make_synthetic(name: str, root: str | os.PathLike, *,
                        "use another data root for generated data")
     root.mkdir(parents=True, exist_ok=True)
     log.info("generating %s (size %s, seed %d) at %s", family, size if isinstance(size, str) else spec, seed, target)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=root))
-    tmp.chmod(0o755)  # mkdtemp makes it private; the dataset is meant to be shared
+    tmp = temp_dir_beside(target)
     try:
         if family == "cuhk03":
             counts = _write_cuhk03(layout, tmp, release or _generated_cuhk03(spec, seed), seed)
