@@ -1,4 +1,4 @@
-"""``aea`` console script: data, train, evaluate, table, compare, show.
+"""``aea`` console script: data, train, evaluate, table, compare, show, plan.
 
 This is the edge where profiles and command-line options are read; everything
 below it takes plain arguments.  A user error (``AEAError``) is printed as one
@@ -17,11 +17,15 @@ import sys
 import time
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aea.config import DATASETS, METHODS, Profile, RunConfig, data_root, load_profile, parse_overrides, resolve
 from aea.errors import AEAError
 from aea.io import write_json
 from aea.methods import COMPLEMENTARY_KEYS, get_method
+
+if TYPE_CHECKING:
+    from aea.data.datasets import Split
 
 log = logging.getLogger("aea")
 
@@ -113,42 +117,81 @@ def cmd_data(args: argparse.Namespace) -> None:
             write_json(args.json, counts)
 
 
+SEED_FIELD = "{seed}"
+SEED_PATHS = ("out", "write_baseline1", "baseline1", "basic_of")  # train's paths that name one seed's run
+
+
+def train_seeds(args: argparse.Namespace) -> list[int]:
+    """``--seed 0`` or ``--seed 0,1,2``; several seeds need ``{seed}`` in every run path given (one folder each)."""
+    from aea.config import check_seed
+
+    try:
+        seeds = [int(s) for s in str(args.seed).split(",")]
+    except ValueError:
+        raise AEAError(f"--seed {args.seed!r}: give one seed or a comma-separated list, e.g. --seed 0,1,2") from None
+    seeds = [check_seed(s) for s in seeds]
+    if len(set(seeds)) != len(seeds):
+        raise AEAError(f"--seed {args.seed}: a seed is given twice; give each seed once")
+    plain = [f"--{k.replace('_', '-')}" for k in SEED_PATHS if getattr(args, k) and SEED_FIELD not in getattr(args, k)]
+    if len(seeds) > 1 and plain:
+        raise AEAError(f"--seed {args.seed} trains {len(seeds)} runs: {', '.join(plain)} must name each run's folder "
+                       f"with {SEED_FIELD}, e.g. --out runs/aea/seed{SEED_FIELD}")
+    return seeds
+
+
 def cmd_train(args: argparse.Namespace) -> None:
+    """Train each seed of ``--seed`` in turn in this one process (one torch import and data load for all: the
+    workflow's ``seeds_per_job``); every seed's run is exactly the run a process of its own would train."""
+    seeds = train_seeds(args)
+    set_threads(args.threads)
+    profile = load_profile(args.profile)
+    overrides = profile_overrides(profile, args.dataset, args.overrides, args.pretrained)
+    split = None
+    for seed in seeds:
+        paths = {k: Path(getattr(args, k).replace(SEED_FIELD, str(seed))) if getattr(args, k) else None
+                 for k in SEED_PATHS}
+        cfg = resolve(profile, args.dataset, args.method, overrides, seed)
+        split = train_seed(args, profile, cfg, overrides, paths, split)
+
+
+def train_seed(args: argparse.Namespace, profile: Profile, cfg: RunConfig, overrides: dict,
+               paths: dict[str, Path | None], split: Split | None) -> Split:
+    """One seed of ``aea train``; ``split``: the dataset an earlier seed loaded, else None (it is loaded under the
+    run's lock). Returns the dataset."""
     from aea.data.datasets import load_dataset
     from aea.train import check_runtime, claim_run_dir, given_gpu, train, training_device
 
+    out = paths["out"]
     # one header per attempt: the workflow appends every attempt of a run to its train.log
     job = os.environ.get("SLURM_JOB_ID")
-    log.info("=== aea train %s: attempt started %s on %s%s ===", args.out, time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+    log.info("=== aea train %s: attempt started %s on %s%s ===", out, time.strftime("%Y-%m-%d %H:%M:%S %Z"),
              socket.gethostname(), f", SLURM job {job}" if job else "")
-    profile = load_profile(args.profile)
-    overrides = profile_overrides(profile, args.dataset, args.overrides, args.pretrained)
-    cfg = resolve(profile, args.dataset, args.method, overrides, args.seed)
-    set_threads(args.threads)
     check_runtime(cfg)
     device = training_device(cfg, args.gpus)
     unused = given_gpu(args.gpus) if device.type == "cpu" else None
     log.info("device: %s%s", device, f" (device={cfg.device}; the GPU given, {unused}, is not used)" if unused else "")
-    if args.write_baseline1:  # resolved only then: a run's own overrides need not make a valid Baseline 1
+    if paths["write_baseline1"]:  # resolved only then: a run's own overrides need not make a valid Baseline 1
         b1_overrides = {k: v for k, v in overrides.items() if k not in COMPLEMENTARY_KEYS}
-        b1_cfg = resolve(profile, args.dataset, "baseline1", b1_overrides, args.seed)
+        b1_cfg = resolve(profile, args.dataset, "baseline1", b1_overrides, cfg.seed)
         if get_method("baseline1").read_off(b1_cfg.triplet_mode, b1_cfg.share_basic) != cfg.method:
             raise AEAError(f"--write-baseline1: Baseline 1 is not the basic network of a {cfg.method} run with "
                            f"triplet_mode={b1_cfg.triplet_mode}, share_basic={b1_cfg.share_basic}; train it on its own")
-    with claim_run_dir(Path(args.out), wait=args.wait_lock):
-        split = load_dataset(cfg.dataset, data_root(cfg.data_root), check_counts=cfg.check_counts)
-        runs = [(cfg, Path(args.out), overrides, Path(args.basic_of) if args.basic_of else None)]
-        if args.write_baseline1:  # then Baseline 1 from this run's basic network, in the same process
-            runs.append((b1_cfg, Path(args.write_baseline1), b1_overrides, Path(args.out)))
-        for run_cfg, out, run_overrides, basic_of in runs:
-            with claim_run_dir(out, wait=args.wait_lock) if out != Path(args.out) else nullcontext():
+    with claim_run_dir(out, wait=args.wait_lock):
+        if split is None:
+            split = load_dataset(cfg.dataset, data_root(cfg.data_root), check_counts=cfg.check_counts)
+        runs = [(cfg, out, overrides, paths["basic_of"])]
+        if paths["write_baseline1"]:  # then Baseline 1 from this run's basic network, in the same process
+            runs.append((b1_cfg, paths["write_baseline1"], b1_overrides, out))
+        for run_cfg, run_out, run_overrides, basic_of in runs:
+            with claim_run_dir(run_out, wait=args.wait_lock) if run_out != out else nullcontext():
                 if args.replace_changed:
-                    discard_changed_run(run_cfg, split.signature, out)
-                model = train(run_cfg, split, out, overrides=run_overrides,
-                              baseline1_dir=Path(args.baseline1) if args.baseline1 else None, basic_of=basic_of)
+                    discard_changed_run(run_cfg, split.signature, run_out)
+                model = train(run_cfg, split, run_out, overrides=run_overrides, baseline1_dir=paths["baseline1"],
+                              basic_of=basic_of)
                 log.info("model written to %s", model)
                 if args.evaluate:
-                    evaluate_and_write(out, split, run_cfg.device)
+                    evaluate_and_write(run_out, split, run_cfg.device)
+    return split
 
 
 def discard_changed_run(cfg: RunConfig, data_signature: str, out_dir: Path) -> None:
@@ -284,6 +327,18 @@ def cmd_show(args: argparse.Namespace) -> None:
     log.info("wrote %s", out)
 
 
+def cmd_plan(args: argparse.Namespace) -> None:
+    from aea.plan import dry_run_commands, plan, trainings_of
+
+    commands = dry_run_commands(args.target, args.profile, snakefile=args.snakefile, directory=args.directory,
+                                everything=args.all)
+    trainings = trainings_of(commands)
+    print(f"aea plan {args.target} --profile {args.profile}: {len(commands)} jobs to run"
+          f"{' (finished ones included: --all)' if args.all else ' (finished runs left out; --all counts them)'}, "
+          f"{len(trainings)} of them `aea train`")
+    print(plan(trainings, args.benchmarks))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aea", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -318,8 +373,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--dataset", required=True, choices=DATASETS)
     train.add_argument("--method", required=True, choices=METHODS)
     train.add_argument("--profile", default="smoke", help="smoke, tiny, paper or a YAML path")
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--out", required=True, help="run directory")
+    train.add_argument("--seed", default="0", help="the seed, or several (0,1,2) trained in turn by this process; "
+                       "then every run path given names its seed's folder with {seed}")
+    train.add_argument("--out", required=True, help="run directory (with {seed} for several seeds)")
     train.add_argument("--baseline1", help="finished Baseline-1 run of the same seed: static masks (Baseline 4, "
                        "AOS) and, with share_basic=true, the basic network of Baselines 3/4, REDA, AOS and controls")
     train.add_argument("--basic-of", help="finished AEA run of the same seed (share_basic=true, per_network "
@@ -372,6 +428,16 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--query", type=int, default=0, help="query index (ranks)")
     show.add_argument("--device", default="auto")
     show.set_defaults(func=cmd_show)
+
+    plan = sub.add_parser("plan", help="what a workflow target costs: trainings, epochs, iterations, projected hours")
+    plan.add_argument("target", help="all, a table (table2, ..., fig7), interpretations, mechanism, or a Snakemake "
+                      "target (results/all, results/table2.csv, a rule or a path)")
+    plan.add_argument("--profile", default="smoke", help="the workflow's profile (smoke, tiny, paper or a YAML path)")
+    plan.add_argument("--benchmarks", default="benchmarks", help="root of the step-time CSVs (default: benchmarks)")
+    plan.add_argument("--all", action="store_true", help="count finished runs too (snakemake --forceall)")
+    plan.add_argument("--snakefile", default="Snakefile", help="the workflow (default: ./Snakefile)")
+    plan.add_argument("--directory", help="the workflow's working directory (default: the current one)")
+    plan.set_defaults(func=cmd_plan)
     return parser
 
 

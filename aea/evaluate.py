@@ -25,6 +25,7 @@ from aea.data.bodyparts import part_label_path, parts_dir
 from aea.data.datasets import MARKER_NAME, Record, Split
 from aea.data.loaders import build_test_loader
 from aea.io import read_json
+from aea.machine import machine_record
 from aea.mechanism import LABELS, attention_share_per_part, mask_iou
 from aea.methods import get_method
 from aea.metrics import RankingResult, evaluate_features, evaluate_ranking
@@ -196,7 +197,8 @@ def evaluate_run(run_dir: Path, split: Split, *, device: str = "auto") -> dict[s
         **result.as_dict(), "num_gallery": len(split.gallery),
         "train_seconds": float(record["train_seconds"]),
         "eval_seconds": time.perf_counter() - started,
-        "device": str(kwargs["device"]), "git_commit": git_commit(Path(__file__).parent), "config_hash": cfg.hash(),
+        "device": str(kwargs["device"]), "machine": machine_record(str(kwargs["device"])),
+        "git_commit": git_commit(Path(__file__).parent), "config_hash": cfg.hash(),
         "per_query": result.per_query(), "alternatives": alternatives,
         "test_root": str(split.root), "mechanism": mechanism,
     }

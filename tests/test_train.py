@@ -16,6 +16,7 @@ from aea import train as T
 from aea.config import load_profile, resolve
 from aea.errors import AEAError
 from aea.evaluate import evaluate_run
+from aea.io import read_json
 from aea.methods import REGISTRY
 
 TINY = {"warmup_epochs": 1, "max_iters_per_epoch": 1}
@@ -77,6 +78,52 @@ def test_killed_process_resumes_to_the_same_model(tiny_root, tmp_path):
     assert done.returncode == 0, done.stderr
     assert "resuming" in done.stderr
     assert_same_weights(model_state(tmp_path / "straight"), model_state(out))
+
+
+def test_several_seeds_in_one_process_equal_a_process_per_seed(tiny_root, tmp_path):
+    """`aea train --seed 0,1` (the workflow's seeds_per_job) trains and evaluates each seed exactly as its own
+    process would: same weights bit for bit, same metrics, for AEA and the Baseline 1 it writes; then Baseline 4
+    from those Baseline-1 runs, again both ways."""
+    def command(*args):
+        return [sys.executable, "-m", "aea.cli", "train", "--profile", "tiny", "--dataset", "market1501",
+                "--evaluate", "--threads", "1", "epochs=2", "lr_decay_epoch=2", *args]
+    env = {**os.environ, "AEA_DATA": str(tiny_root)}
+    runs = {"grouped": tmp_path / "grouped", "alone": tmp_path / "alone"}
+    aea_args = ("--method", "aea", "--out", "{root}/aea/seed{seed}", "--write-baseline1", "{root}/b1/seed{seed}")
+    b4_args = ("--method", "baseline4", "--out", "{root}/b4/seed{seed}", "--baseline1", "{root}/b1/seed{seed}")
+    for args in (aea_args, b4_args):
+        for how, root in runs.items():
+            seeds = ["0,1"] if how == "grouped" else ["0", "1"]
+            for seed in seeds:
+                filled = [a.replace("{root}", str(root)) for a in args]
+                if how == "alone":
+                    filled = [a.replace("{seed}", seed) for a in filled]
+                done = subprocess.run(command("--seed", seed, *filled), env=env, capture_output=True, text=True)
+                assert done.returncode == 0, done.stderr
+    keys = ("rank1", "map_official", "map_noninterp", "cmc", "per_query", "seed")
+    for run in ("aea", "b1", "b4"):
+        for seed in (0, 1):
+            grouped, alone = (runs[h] / run / f"seed{seed}" for h in ("grouped", "alone"))
+            assert_same_weights(model_state(grouped), model_state(alone))
+            a, b = (read_json(d / T.METRICS_FILE) for d in (grouped, alone))
+            assert {k: a[k] for k in keys} == {k: b[k] for k in keys} and a["seed"] == seed
+    stems = [model_state(runs["grouped"] / "aea" / f"seed{s}")["basic.backbone.stem.0.weight"] for s in (0, 1)]
+    assert not torch.equal(*stems)  # two seeds, two trainings
+
+
+def test_several_seeds_need_a_folder_each(capsys, tiny_root, tmp_path, monkeypatch):
+    from aea.cli import main
+
+    monkeypatch.setenv("AEA_DATA", str(tiny_root))
+    argv = ["train", "--profile", "tiny", "--dataset", "market1501", "--method", "baseline1", "--seed", "0,1"]
+    for extra, fragment in (([], "--out must name each run's folder with {seed}"),
+                            (["--seed", "0,0"], "a seed is given twice"),
+                            (["--seed", "0,x"], "give one seed or a comma-separated list"),
+                            (["--seed", "0,2147483648"], "seed 2147483648 is not an integer in 0 <= seed < 2**31")):
+        assert main([*argv, "--out", str(tmp_path / "run"), *extra]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and fragment in err[0], err
+    assert not (tmp_path / "run").exists()
 
 
 def test_same_seed_gives_identical_metrics(tiny_market, tmp_path):

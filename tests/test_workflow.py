@@ -23,6 +23,7 @@ import torch
 from aea import tables as T
 from aea.config import load_profile, resolve
 from aea.errors import AEAError
+from aea.machine import machine_text
 
 REPO = Path(__file__).resolve().parent.parent
 SNAKEMAKE = shutil.which("snakemake") or str(Path(sys.executable).parent / "snakemake")
@@ -111,6 +112,9 @@ def test_table2_cells_are_the_runs_metrics(clone):
         assert row.mean == pytest.approx(mean_of(clone, row.dataset, row.method, field), abs=1e-9)
         one_network = row.method in ("baseline1", "baseline2")
         assert m["profile"] == "tiny" and m["feature_dim"] == (2560 if one_network else 5120)
+        assert m["machine"]["threads"] == 1 and m["machine"]["cpu_capability"] and m["machine"]["gpu"] == ""
+    diff_md = (clone / OUT / "table2.diff.md").read_text()
+    assert f"- Machine of the runs: {machine_text(m['machine'])}." in diff_md  # one machine, 1 thread per job
 
 
 def test_claims_are_paired_differences_of_the_runs(clone):
