@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -452,3 +453,42 @@ def test_killed_cuhk03_extractions_temp_files_are_swept(tmp_path):
     mine.write_text("the user's")
     load_dataset("cuhk03-labeled", root)
     assert not leftover.exists() and mine.read_text() == "the user's"
+
+
+# ----------------------------------------------------------------------------- workflow: a deleted metrics.json
+
+def test_deleted_metrics_under_an_up_to_date_table_is_remade(tmp_path):
+    """Snakemake never looks at the inputs of an up-to-date output again; the table's stamp input
+    (workflow/rules/common.smk, runs_stamp) makes a deleted run's metrics.json and the table be remade. The DAG's
+    outputs are made by hand and recorded with --touch (no training), then dry runs show what would run."""
+    clone = tmp_path / "clone"
+    (clone / "results").mkdir(parents=True)
+    shutil.copy(REPO / "Snakefile", clone)
+    shutil.copytree(REPO / "workflow", clone / "workflow", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(REPO / "results/paper", clone / "results/paper")
+    env = {**os.environ, "AEA_DATA": str(tmp_path / "data")}
+    target = ["--config", "profile=tiny", "--", "results/profiles/tiny/table2.csv"]
+
+    def snakemake(*args: str) -> str:
+        done = subprocess.run([str(Path(sys.executable).parent / "snakemake"), "--cores", "1", *args], cwd=clone,
+                              env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stdout + done.stderr
+
+    summary = snakemake("--summary", *target).splitlines()
+    outputs = [line.split("\t")[0] for line in summary[summary.index(next(s for s in summary if
+                                                                           s.startswith("output_file"))) + 1:]]
+    for i, path in enumerate(reversed(outputs)):  # listed from the target down: oldest first
+        (clone / path).parent.mkdir(parents=True, exist_ok=True)
+        (clone / path).write_text("{}")
+        os.utime(clone / path, ns=(10**18 + i * 10**9,) * 2)
+    snakemake("--touch", *target)
+    assert "Nothing to be done" in snakemake("-n", *target)
+    metrics = clone / "results/runs/tiny/market1501/baseline2/seed0/metrics.json"
+    metrics.unlink()
+    dry = snakemake("-n", *target)
+    assert "Missing output files: results/runs/tiny/market1501/baseline2/seed0/metrics.json" in dry
+    assert re.search(r"^rule table_table2:", dry, flags=re.M) and re.search(r"^rule train:", dry, flags=re.M)
+    metrics.write_text("{}")  # as the run remade it
+    snakemake("--touch", *target)
+    assert "Nothing to be done" in snakemake("-n", *target)  # and then nothing reruns

@@ -2,6 +2,7 @@
 # where results go, what each job needs and how it calls `aea`.
 
 import os
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -139,6 +140,24 @@ def interpretation_inputs():
     runs = T.interpretation_runs([d for d in DATASETS if d in PROFILE.datasets])
     return [str(p) for p in T.runs_metrics_paths(runs, "results/runs", PROFILE.name, PROFILE.seeds,
                                                  canonical=PROFILE.canonical)]
+
+
+def runs_stamp(name, table, metrics):
+    """An input of the job of table ``name`` beside its runs' metrics.json: ``results/runs/<profile>/.tables/<name>``.
+    Snakemake never looks at the inputs of an up-to-date output again, so a deleted metrics.json under an existing
+    ``table`` reran nothing; then this file is rewritten (new content, newer than the table), which remakes the
+    table and, as its missing input, the run. Otherwise it is left alone (created empty and old: nothing reruns)."""
+    stamp = f"{RUNS}/.tables/{name}"
+    missing = [path for path in metrics if not os.path.exists(path)]
+    if missing and os.path.exists(table):
+        os.makedirs(os.path.dirname(stamp), exist_ok=True)
+        with open(stamp, "w") as handle:
+            handle.write(f"{time.time_ns()}: remake {table}, its run(s) {', '.join(missing)} are missing\n")
+    elif not os.path.exists(stamp):
+        os.makedirs(os.path.dirname(stamp), exist_ok=True)
+        open(stamp, "w").close()
+        os.utime(stamp, ns=(0, 0))  # older than any table: a new stamp reruns nothing
+    return stamp
 
 
 def table_files(name, out):

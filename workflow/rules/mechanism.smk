@@ -85,7 +85,8 @@ rule mechanism_evaluate:
 
 rule mechanism_table:
     input:
-        mechanism_inputs(),
+        metrics=mechanism_inputs(),
+        runs=runs_stamp("mechanism", f"{OUT}/mechanism.csv", mechanism_inputs()),
     output:
         report(f"{OUT}/mechanism.csv", caption="../report/mechanism.rst", category="Mechanism",
                labels={"file": "every prediction and control (csv)"}),
@@ -103,5 +104,5 @@ rule mechanism_table:
     conda:
         ENV
     shell:
-        "aea table mechanism --metrics {input:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"
+        "aea table mechanism --metrics {input.metrics:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"
         " || (tail -n 1 {log:q} >&2; exit 1)"

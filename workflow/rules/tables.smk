@@ -8,7 +8,8 @@ for _name in TABLE_NAMES:
         name:
             f"table_{_name}"
         input:
-            table_inputs(_name),
+            metrics=table_inputs(_name),
+            runs=runs_stamp(_name, table_files(_name, OUT)[0], table_inputs(_name)),
         output:
             table_outputs(_name),
         log:
@@ -22,13 +23,14 @@ for _name in TABLE_NAMES:
         conda:
             ENV
         shell:
-            "aea table {params.name:q} --metrics {input:q} --out-dir {params.out_dir:q} --paper-dir {params.paper_dir:q}"
+            "aea table {params.name:q} --metrics {input.metrics:q} --out-dir {params.out_dir:q} --paper-dir {params.paper_dir:q}"
             " > {log:q} 2>&1 || (tail -n 1 {log:q} >&2; exit 1)"
 
 
 rule interpretations:
     input:
-        interpretation_inputs(),
+        metrics=interpretation_inputs(),
+        runs=runs_stamp("interpretations", f"{OUT}/interpretations.csv", interpretation_inputs()),
     output:
         report(f"{OUT}/interpretations.csv", caption="../report/interpretations.rst", category="Interpretations",
                labels={"file": "every comparison (csv)"}),
@@ -45,7 +47,7 @@ rule interpretations:
     conda:
         ENV
     shell:
-        "aea table interpretations --metrics {input:q} --out-dir {params.out_dir:q} --paper-dir {params.paper_dir:q}"
+        "aea table interpretations --metrics {input.metrics:q} --out-dir {params.out_dir:q} --paper-dir {params.paper_dir:q}"
         " > {log:q} 2>&1 || (tail -n 1 {log:q} >&2; exit 1)"
 
 
