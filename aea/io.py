@@ -165,6 +165,22 @@ def sweep_temp_dirs(target: Path) -> None:
             shutil.rmtree(entry, ignore_errors=True)
 
 
+def refuse_foreign_entries(folder: Path, known: set[str], fix: str) -> None:
+    """Before ``folder`` (a tree aea wrote) is deleted to be replaced: refuse, in one line naming them, entries at
+    its top level that aea did not write, i.e. not in ``known``, not aea's own files (``aea_*``: markers, split
+    caches) and not their temporary files. Nothing is deleted then."""
+    from aea.errors import AEAError
+
+    if not folder.is_dir():
+        return
+    foreign = sorted(e.name + ("/" if e.is_dir() else "") for e in folder.iterdir()
+                     if e.name not in known and not e.name.startswith(("aea_", ".aea_")))
+    if foreign:
+        shown = ", ".join(foreign[:6]) + (f" and {len(foreign) - 6} more" if len(foreign) > 6 else "")
+        raise AEAError(f"{folder} holds {shown}, which aea did not write; nothing was deleted: move those away, "
+                       f"{fix}")
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

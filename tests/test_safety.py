@@ -492,3 +492,18 @@ def test_deleted_metrics_under_an_up_to_date_table_is_remade(tmp_path):
     metrics.write_text("{}")  # as the run remade it
     snakemake("--touch", *target)
     assert "Nothing to be done" in snakemake("-n", *target)  # and then nothing reruns
+
+
+def test_regenerating_data_keeps_what_aea_did_not_write(capsys, tmp_path):
+    from aea.data.datasets import MARKET_DIR
+
+    root = tmp_path / "data"
+    make = ["data", "make-synthetic", "--dataset", "market1501", "--size", "tiny", "--root", str(root)]
+    assert main(make) == 0
+    notes = root / MARKET_DIR / "NOTES.md"
+    notes.write_text("the user's notes\n")
+    message = one_line_error(capsys, [*make, "--seed", "1"])  # other parameters: the old generation is replaced
+    assert f"{root / MARKET_DIR} holds NOTES.md, which aea did not write; nothing was deleted" in message
+    assert notes.read_text() == "the user's notes\n" and not [p for p in root.iterdir() if p.name.startswith(".")]
+    notes.unlink()
+    assert main([*make, "--seed", "1"]) == 0  # aea's own files (marker, split cache) are replaced as before

@@ -37,7 +37,7 @@ from aea.data import synthetic
 from aea.data.datasets import MARKER_NAME, MARKET_DIR, NUM_CAMS, SPLIT_FOLDERS
 from aea.data.synthetic import HEIGHT, WIDTH, CameraStyle, SyntheticSize, camera_styles, resolve_size
 from aea.errors import AEAError
-from aea.io import read_json, sweep_temp_dirs, temp_dir_beside, write_json
+from aea.io import read_json, refuse_foreign_entries, sweep_temp_dirs, temp_dir_beside, write_json
 from aea.mechanism import LABELS, REGIONS, SALIENT_REGION, constraint_report
 from aea.seeding import derive_seed
 
@@ -420,6 +420,9 @@ def make_mechanism(root: str | os.PathLike, *, variant: str = "redundant", occlu
         write_json(tmp / "parts" / IMAGES_NAME, records)
         write_json(tmp / "release" / MARKER_NAME,
                    {"params": params, "counts": {DATASET: counts}, "constraints": constraints})
+        for old, new in ((target, tmp / "release"), (labels_target, tmp / "parts")):
+            refuse_foreign_entries(old, {entry.name for entry in new.iterdir()},
+                                   f"or use another data root than {root}")
         for old in (target, labels_target):
             if old.exists():
                 shutil.rmtree(old)

@@ -49,6 +49,7 @@ CUHK03_NP_DIR = "cuhk03-np"
 CUHK03_RELEASE_DIR = "cuhk03_release"
 CUHK03_MAT = "cuhk-03.mat"
 CUHK03_SETTINGS = ("labeled", "detected")
+CUHK03_IMAGES = {s: f"images_{s}" for s in CUHK03_SETTINGS}  # the .mat release's images, extracted once (per setting)
 SPLIT_FOLDERS = {"train": "bounding_box_train", "query": "query", "gallery": "bounding_box_test"}
 NUM_CAMS = {"market1501": 6, "dukemtmcreid": 8, "cuhk03-labeled": 2, "cuhk03-detected": 2}
 MARKER_NAME = "aea_synthetic.json"
@@ -493,7 +494,7 @@ def _locate(name: str, root: Path) -> tuple[_Source, list[Path], list[Path], Cal
         if not path.is_file():
             raise AEAError(f"wrong layout: {path} is missing (CUHK03 needs {CUHK03_RELEASE_DIR}/{CUHK03_MAT} and "
                            f"{cuhk03_config_name(setting)} in {root})")
-    images_dir = release / f"images_{setting}"
+    images_dir = release / CUHK03_IMAGES[setting]
     _extract_cuhk03(mat_path, setting, images_dir)
     source = _Source(release, release / f"aea_split_{setting}.json", release / MARKER_NAME,
                      "cuhk-03.mat + protocol config")

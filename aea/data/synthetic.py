@@ -44,6 +44,7 @@ from tqdm import tqdm
 from aea.data.datasets import (
     COUNT_KEYS,
     CUHK03_FILE_NAME,
+    CUHK03_IMAGES,
     CUHK03_MAT,
     CUHK03_NP_DIR,
     CUHK03_RELEASE_DIR,
@@ -59,7 +60,7 @@ from aea.data.datasets import (
     read_protocol,
 )
 from aea.errors import AEAError
-from aea.io import read_json, sweep_temp_dirs, temp_dir_beside, write_json
+from aea.io import read_json, refuse_foreign_entries, sweep_temp_dirs, temp_dir_beside, write_json
 from aea.seeding import derive_seed
 
 log = logging.getLogger(__name__)
@@ -905,6 +906,8 @@ def make_synthetic(name: str, root: str | os.PathLike, *,
         else:
             counts = _write_folder_dataset(family, tmp, spec, seed)
         write_json(tmp / MARKER_NAME, {"params": params, "counts": counts})
+        refuse_foreign_entries(target, {entry.name for entry in tmp.iterdir()} | set(CUHK03_IMAGES.values()),
+                               f"or generate into another data root (--root) than {root}")
         for path in outside:
             os.replace(tmp / path.name, path)
         if target.exists():
