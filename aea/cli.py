@@ -53,6 +53,8 @@ def out_of_memory(error: BaseException) -> str | None:
     cuda = re.search(r"Tried to allocate ([\d.]+ [KMG]iB)", text)
     if isinstance(error, RuntimeError) and (cuda or "out of memory" in text or "can't allocate memory" in text):
         return f"an allocation{f' of {cuda[1]}' if cuda else ''} failed on the {'GPU' if cuda else 'device'}"
+    if isinstance(error, RuntimeError) and "killed by signal: Killed" in text:  # the kernel's OOM killer, most often
+        return f"{text.split(')')[0]}) was killed by SIGKILL, most often the kernel's out-of-memory killer"
     if isinstance(error, MemoryError):
         return "a MemoryError"
     if isinstance(error, ImportError) and "failed to map segment" in text:

@@ -343,6 +343,21 @@ def test_memory_error_in_evaluation_says_what_was_asked(capsys, finished_run, da
     assert "eval_batch_size" in message
 
 
+@pytest.mark.parametrize("error, said", [
+    (RuntimeError("DataLoader worker (pid 1234) is killed by signal: Killed. "),
+     "DataLoader worker (pid 1234) was killed by SIGKILL, most often the kernel's out-of-memory killer"),
+    (RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 79.1 GiB total capacity)"),
+     "an allocation of 2.00 GiB failed on the GPU"),
+    (MemoryError(), "a MemoryError"),
+    (OSError(12, "Cannot allocate memory"), "Cannot allocate memory"),
+])
+def test_other_memory_failures_are_named(error, said):
+    from aea.cli import out_of_memory
+
+    assert out_of_memory(error) == said
+    assert out_of_memory(RuntimeError("size mismatch")) is None and out_of_memory(OSError(2, "gone")) is None
+
+
 def test_image_cache_larger_than_memory_is_refused_up_front(capsys, tmp_path, data_env):
     out = tmp_path / "run"
     message = one_line_error(capsys, train_argv(out, "height=65536", "width=32768", "cache_images=true"))
