@@ -32,10 +32,11 @@ Verdicts:
                wholly above 0 (then ``fails``);
   K2           as registered: ``holds`` when (B2 - chance) < 0.25 (B1 - chance) in mean official mAP over the
                units (chance: the runs' mean mAP of 10 seeded random rankings of the test set), else ``fails``;
-  K3           as registered in words, a two-sided equivalence test (TOST at 5%: the conditional 90% interval,
-               ``low90``/``high90``) of AEA - B1 (redundant, p = 0) within [-3, +3] mAP points
-               (``aea.stats.equivalence_status``): ``holds`` (equivalent) when it lies within, ``fails`` (a
-               difference beyond 3 points shown) when it lies wholly outside, ``inconclusive`` otherwise;
+  K3           an equivalence test (TOST at 5%: the conditional 90% interval, ``low90``/``high90``; the
+               registered text's 95% interval would be 2.5% per side) of AEA - B1 (redundant, p = 0) within
+               [-3, +3] mAP points (``aea.stats.equivalence_status``): ``holds`` (equivalent) when it lies within,
+               ``fails`` (a difference beyond 3 points shown) when it lies wholly outside, ``inconclusive``
+               otherwise;
   secondary    (P4/P5 at p = 0 and 0.2, every test in rank-1) the conditional interval's side alone, raw p
                values; they decide nothing.
 Fewer than ``aea.stats.MIN_SEEDS`` units, or no interval (df < 1), never decide (``inconclusive``); a test
