@@ -6,9 +6,9 @@
 #
 # - A controller outage (slurmctld restarted, a network cut) fails every status query of a check; the plugin then
 #   drops all its jobs from its active list and the head waits forever for jobs it no longer asks about. Here a
-#   failed query is asked again every STATUS_RETRY_SECONDS until SLURM answers (a warning says so, then every
-#   5 minutes), and the MinJobAge read while the controller answered is kept, so an outage does not switch the
-#   status command to sacct (which never answers on a cluster without accounting).
+#   query SLURM does not answer reads as "no news": every job stays active and the next check asks again (a warning
+#   says so, then every 5 minutes), and the MinJobAge read while the controller answered is kept, so an outage does
+#   not switch the status command to sacct (which never answers on a cluster without accounting).
 # - sbatch: a submission the controller refuses (memory above any node's, a GPU the partition lacks, an unknown
 #   partition or account) cannot succeed on a retry: it fails at once with SLURM's message. A submission that
 #   found no controller waits for it and is made again.
@@ -17,7 +17,6 @@
 # - No account given: the plugin's guess runs `sacct ... | tail -1` without a shell (sacct prints "invalid
 #   option -- '1'"); here the guess asks sacct alone and goes on without an account when there is none.
 
-import asyncio
 import getpass
 import os
 import re
@@ -29,7 +28,7 @@ from snakemake.logging import logger
 # The resources of the rules that use neither torch nor a GPU (data generation and checks, tables, pages): every
 # other rule, a rule added later included, takes the profile's default-resources, which are a training's.
 LIGHT_JOB = {"mem_mb": 2000, "runtime": 30}
-STATUS_RETRY_SECONDS = 10
+SUBMIT_RETRY_SECONDS = 10
 
 
 def lock_wait(wildcards, resources):
@@ -44,24 +43,28 @@ NO_CONTROLLER = re.compile(r"Unable to contact slurm controller|Socket timed out
 
 
 def patient_status_query(query):
-    """The plugin's status query, asked again until SLURM answers instead of failing the whole check."""
+    """The plugin's status query, answering "no news" (no job listed) when SLURM does not answer: the plugin then
+    keeps every job active and asks again at its next check, instead of dropping them all. The next check also
+    decides the status command again (squeue or sacct), with the controller back."""
+    down_since, warned = None, 0
 
-    async def query_until_answered(command, logger):
-        started, warned = time.monotonic(), 0
-        while True:
-            status, seconds = await query(command, logger)
-            waited = time.monotonic() - started
-            if status is not None:
-                if warned:
-                    logger.warning(f"SLURM answers again after {waited:.0f} s; job status checks go on")
-                return status, seconds
-            if waited >= 300 * warned:  # at once, then every 5 minutes
-                logger.warning(f"SLURM did not answer the job status query ({command.split()[0]}) for {waited:.0f} s;"
-                               f" the jobs go on on the cluster, asking again every {STATUS_RETRY_SECONDS} s")
-                warned += 1
-            await asyncio.sleep(STATUS_RETRY_SECONDS)
+    async def query_or_no_news(command, logger):
+        nonlocal down_since, warned
+        status, seconds = await query(command, logger)
+        now = time.monotonic()
+        if status is not None:
+            if down_since is not None:
+                logger.warning(f"SLURM answers again after {now - down_since:.0f} s; job status checks go on")
+                down_since, warned = None, 0
+            return status, seconds
+        down_since = now if down_since is None else down_since
+        if now - down_since >= 300 * warned:  # at once, then every 5 minutes
+            logger.warning(f"SLURM did not answer the job status query ({command.split()[0]}) for "
+                           f"{now - down_since:.0f} s; the jobs go on on the cluster: asking again at the next check")
+            warned += 1
+        return {}, 0.0
 
-    return query_until_answered
+    return query_or_no_news
 
 
 def remembered_min_job_age(read):
@@ -95,8 +98,8 @@ def submission_errors(report):
         if msg.startswith("SLURM sbatch failed"):
             if NO_CONTROLLER.search(msg):
                 self.logger.warning(f"sbatch found no SLURM controller; submitting {job_info.job} again in "
-                                    f"{STATUS_RETRY_SECONDS} s")
-                time.sleep(STATUS_RETRY_SECONDS)
+                                    f"{SUBMIT_RETRY_SECONDS} s")
+                time.sleep(SUBMIT_RETRY_SECONDS)
                 return self.run_job(job_info.job)
             job_info.job.attempt = job_info.job.restart_times + 1  # no retry: SLURM refuses the same request again
             msg = "SLURM refused the job (not retried: the same request is refused again). " + msg
