@@ -15,7 +15,8 @@ import re
 import socket
 import sys
 import time
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -153,7 +154,33 @@ def cmd_train(args: argparse.Namespace) -> None:
         paths = {k: Path(getattr(args, k).replace(SEED_FIELD, str(seed))) if getattr(args, k) else None
                  for k in SEED_PATHS}
         cfg = resolve(profile, args.dataset, args.method, overrides, seed)
-        split = train_seed(args, profile, cfg, overrides, paths, split)
+        with run_history(paths["out"]):
+            split = train_seed(args, profile, cfg, overrides, paths, split)
+
+
+TRAIN_LOG = "train.log"  # every attempt at a run, in its folder (the workflow's job log is another file)
+
+
+@contextmanager
+def run_history(run_dir: Path) -> Iterator[None]:
+    """Append this attempt's log to ``run_dir``/train.log, under a header naming the host and SLURM job: one file
+    holds every attempt at the run (a retry, or the job of a rerun after a lost head), each kept whole. An
+    attempt that ends on an error says so there too."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(run_dir / TRAIN_LOG, mode="a")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
+    log.addHandler(handler)
+    try:
+        job = os.environ.get("SLURM_JOB_ID")
+        log.info("=== aea train %s: attempt started %s on %s%s ===", run_dir, time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+                 socket.gethostname(), f", SLURM job {job}" if job else "")
+        yield
+    except (AEAError, OSError, KeyboardInterrupt) as error:
+        log.error("attempt ended: %s", str(error) or type(error).__name__)
+        raise
+    finally:
+        log.removeHandler(handler)
+        handler.close()
 
 
 def train_seed(args: argparse.Namespace, profile: Profile, cfg: RunConfig, overrides: dict,
@@ -164,10 +191,6 @@ def train_seed(args: argparse.Namespace, profile: Profile, cfg: RunConfig, overr
     from aea.train import check_runtime, claim_run_dir, given_gpu, train, training_device
 
     out = paths["out"]
-    # one header per attempt: the workflow appends every attempt of a run to its train.log
-    job = os.environ.get("SLURM_JOB_ID")
-    log.info("=== aea train %s: attempt started %s on %s%s ===", out, time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-             socket.gethostname(), f", SLURM job {job}" if job else "")
     check_runtime(cfg)
     device = training_device(cfg, args.gpus)
     unused = given_gpu(args.gpus) if device.type == "cpu" else None
@@ -185,7 +208,8 @@ def train_seed(args: argparse.Namespace, profile: Profile, cfg: RunConfig, overr
         if paths["write_baseline1"]:  # then Baseline 1 from this run's basic network, in the same process
             runs.append((b1_cfg, paths["write_baseline1"], b1_overrides, out))
         for run_cfg, run_out, run_overrides, basic_of in runs:
-            with claim_run_dir(run_out, wait=args.wait_lock) if run_out != out else nullcontext():
+            with run_history(run_out) if run_out != out else nullcontext(), \
+                    claim_run_dir(run_out, wait=args.wait_lock) if run_out != out else nullcontext():
                 if args.replace_changed:
                     discard_changed_run(run_cfg, split.signature, run_out)
                 model = train(run_cfg, split, run_out, overrides=run_overrides, baseline1_dir=paths["baseline1"],

@@ -40,7 +40,7 @@ rule mechanism_train:
         model=f"{MECH_RUNS}/{{variant}}-g{{gen}}/{{method}}/seed{{seed}}/model.pt",
         metrics=f"{MECH_RUNS}/{{variant}}-g{{gen}}/{{method}}/seed{{seed}}/metrics.json",
     log:
-        f"{MECH_RUNS}/{{variant}}-g{{gen}}/{{method}}/seed{{seed}}/train.log",
+        f"{MECH_RUNS}/{{variant}}-g{{gen}}/{{method}}/seed{{seed}}/job.log",
     params:
         profile=MECH_PROFILE.name,
         root=lambda w: mechanism_root(w.variant, "0", w.gen),
@@ -58,7 +58,7 @@ rule mechanism_train:
         "AEA_DATA={params.root:q} aea train --profile {params.profile:q} --dataset market1501"
         " --method {wildcards.method} --seed {wildcards.seed} --evaluate --replace-changed --out {params.out:q}"
         " --threads {threads} --gpus {resources.gpu} --wait-lock {params.wait} data_root={params.root:q}"
-        " {params.runs:q} >> {log:q} 2>&1 || (tail -n 1 {log:q} >&2; exit 1)"
+        " {params.runs:q} > {log:q} 2>&1 || (tail -n 1 {log:q} >&2; exit 1)"
 
 
 rule mechanism_evaluate:

@@ -26,7 +26,7 @@ rule train:
         model=f"{RUNS}/{{dataset}}/{{run}}/seed{{seed}}/model.pt",
         metrics=f"{RUNS}/{{dataset}}/{{run}}/seed{{seed}}/metrics.json",
     log:
-        f"{RUNS}/{{dataset}}/{{run}}/seed{{seed}}/train.log",
+        f"{RUNS}/{{dataset}}/{{run}}/seed{{seed}}/job.log",
     params:
         # How the profile is found (a name or a path) is not what a run is, its resolved config is (config_hash):
         # Snakemake does not rerun on params computed from the input, so a copied profile reruns only what it changes.
@@ -41,10 +41,11 @@ rule train:
     conda:
         ENV
     shell:
-        # >>: every attempt of the run in one log, each under its own header (aea train writes it)
+        # {log}: this attempt's output (Snakemake empties it at each attempt); aea train appends every attempt
+        # at a run, each under its own header, to the run's train.log
         "aea train --profile {params.profile:q} --dataset {wildcards.dataset:q} --seed {wildcards.seed} --evaluate"
         " --replace-changed --out {params.out:q} --threads {threads} --gpus {resources.gpu} --wait-lock {params.wait}"
-        " {params.args:q} >> {log:q} 2>&1 || (tail -n 1 {log:q} >&2; exit 1)"
+        " {params.args:q} > {log:q} 2>&1 || (tail -n 1 {log:q} >&2; exit 1)"
 
 
 if READ_OFF:
@@ -59,8 +60,8 @@ if READ_OFF:
             baseline1_model=f"{RUNS}/{{dataset}}/baseline1/seed{{seed}}/model.pt",
             baseline1_metrics=f"{RUNS}/{{dataset}}/baseline1/seed{{seed}}/metrics.json",
         log:
-            aea=f"{RUNS}/{{dataset}}/aea/seed{{seed}}/train.log",
-            baseline1=f"{RUNS}/{{dataset}}/baseline1/seed{{seed}}/train.log",
+            aea=f"{RUNS}/{{dataset}}/aea/seed{{seed}}/job.log",
+            baseline1=f"{RUNS}/{{dataset}}/baseline1/seed{{seed}}/job.log",
         params:
             profile=lambda wildcards, input: PROFILE_ARG,
             out=lambda w: run_dir(w.dataset, "aea", w.seed),
@@ -75,5 +76,5 @@ if READ_OFF:
         shell:
             "aea train --profile {params.profile:q} --dataset {wildcards.dataset:q} --seed {wildcards.seed} --evaluate"
             " --replace-changed --out {params.out:q} --write-baseline1 {params.baseline1:q} --threads {threads}"
-            " --gpus {resources.gpu} --wait-lock {params.wait} --method aea >> {log.aea:q} 2>&1"
+            " --gpus {resources.gpu} --wait-lock {params.wait} --method aea > {log.aea:q} 2>&1"
             " && cp {log.aea:q} {log.baseline1:q} || (tail -n 1 {log.aea:q} >&2; exit 1)"
