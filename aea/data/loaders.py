@@ -52,17 +52,18 @@ def augment_batch(pixels: torch.Tensor, tops: torch.Tensor, lefts: torch.Tensor,
                   pad: int) -> torch.Tensor:
     """``TrainTransform`` of a batch at once: (B, 3, H, W) uint8 -> ImageNet-normalised float32, zero-padded by
     ``pad`` after normalising, cropped at (top, left) and flipped where ``flipped``, on ``pixels``' device. The
-    same arithmetic as ``normalize_pixels`` and the same indices as the crop and flip, so the same values."""
-    B, _, H, W = pixels.shape
+    same arithmetic as ``normalize_pixels`` and the same copies as the crop and flip, so the same values."""
+    _, _, H, W = pixels.shape
     device = pixels.device
-    x = (pixels.float() / 255.0 - _MEAN.to(device)) / _STD.to(device)
+    x = pixels.float().div_(255.0).sub_(_MEAN.to(device)).div_(_STD.to(device))
     if pad:
-        x = torch.nn.functional.pad(x, (pad,) * 4)
-    rows = tops.to(device)[:, None] + torch.arange(H, device=device)  # (B, H)
-    cols = torch.arange(W, device=device).expand(B, W)
-    cols = lefts.to(device)[:, None] + torch.where(flipped.to(device)[:, None], W - 1 - cols, cols)  # (B, W)
-    batch = torch.arange(B, device=device)[:, None, None]
-    return x.permute(0, 2, 3, 1)[batch, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2).contiguous()
+        padded = torch.nn.functional.pad(x, (pad,) * 4)
+        x = torch.stack([padded[i, :, top:top + H, left:left + W]
+                         for i, (top, left) in enumerate(zip(tops.tolist(), lefts.tolist()))])
+    if flipped.any():
+        chosen = flipped.to(device)
+        x[chosen] = x[chosen].flip(-1)
+    return x
 
 
 class _CachedBatches:
