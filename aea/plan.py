@@ -166,7 +166,9 @@ class StepTimes:
 def measured_step_times(shape: tuple[str, str, str, str], root: str | Path = DEFAULT_ROOT) -> list[StepTimes]:
     """Per device, the latest measured AEA and Baseline-1 step seconds at ``shape`` (benchmark CSVs)."""
     latest: dict[tuple[str, str], dict[str, str]] = {}
-    for r in read_rows(root):
+    rows = read_rows(root)
+    load = {r["file"]: r["value"] for r in rows if r["section"] == "machine" and r["name"] == "load average"}
+    for r in rows:
         if r["section"] == "train" and r["name"] == "step seconds" and r["method"] in ("aea", "baseline1") \
                 and (r["arch"], r["height"], r["width"], r["batch"]) == shape:
             latest[(r["device"], r["method"])] = r  # rows come sorted by date: the last is the latest
@@ -177,7 +179,9 @@ def measured_step_times(shape: tuple[str, str, str, str], root: str | Path = DEF
             continue
         cpu = two["kind"] == "cpu"
         label = (f"measured {two['date'][:10]} on {two['device_name']} ({two['kind']}, "
-                 f"{two['threads'] + ' threads, ' if cpu else ''}{two['precision']}, torch {two['torch']})")
+                 f"{two['threads'] + ' threads, ' if cpu else ''}{two['precision']}, torch {two['torch']}"
+                 + (f"; 1-minute load average {load[two['file']]} at start / end" if two["file"] in load else "")
+                 + ")")
         sources = two["file"] if two["file"] == one["file"] else f"{two['file']}, {one['file']}"
         out.append(StepTimes(device, label, float(two["value"]), float(one["value"]),
                              int(two["threads"]) if cpu else 0, sources))
@@ -193,9 +197,11 @@ def published_step_times(cfg: RunConfig) -> StepTimes | None:
     batch = cfg.batch_p * cfg.batch_k
     need = published_consumption(cfg.height, cfg.width)  # loaded images/s of each step kind
     return StepTimes(f"estimate-{PUBLISHED_RESNET50['gpu'].split()[0].lower()}",
-                     f"ESTIMATE, not measured: {PUBLISHED_RESNET50['images_per_s']:.0f} images/s ResNet-50 training "
-                     f"at {PUBLISHED_RESNET50['height']}x{PUBLISHED_RESNET50['width']} on {PUBLISHED_RESNET50['gpu']} "
-                     f"scaled by pixels to {cfg.height}x{cfg.width} (an H100 is faster; no GPU figure exists yet)",
+                     f"ESTIMATE, not measured (no GPU figure exists yet): {PUBLISHED_RESNET50['images_per_s']:.0f} "
+                     f"images/s ResNet-50 training at {PUBLISHED_RESNET50['height']}x{PUBLISHED_RESNET50['width']} on "
+                     f"{PUBLISHED_RESNET50['gpu']}, scaled by pixels to {cfg.height}x{cfg.width}; it leaves out the "
+                     "fixed cost of a batch-32 step and conv5's removed stride (both slower) and an H100's lead over "
+                     "an A100 (faster)",
                      batch / need["aea"], batch / need["baseline1"], 0, PUBLISHED_RESNET50["source"])
 
 
