@@ -251,7 +251,7 @@ def plan(trainings: Sequence[Training], root: str | Path = DEFAULT_ROOT) -> str:
             lines.append(f"    {st.label}")
             lines.append(f"    source: {st.sources}")
     lines.append("Not included: evaluation (every training job evaluates its run), Baseline 4 / AOS static masks.")
-    return "\n".join(lines)
+    return "\n".join(line.rstrip() for line in lines)
 
 
 def trainings_of(commands: Iterable[str]) -> list[Training]:
