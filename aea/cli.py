@@ -144,7 +144,8 @@ def train_seeds(args: argparse.Namespace) -> list[int]:
 
 def cmd_train(args: argparse.Namespace) -> None:
     """Train each seed of ``--seed`` in turn in this one process (one torch import and data load for all: the
-    workflow's ``seeds_per_job``); every seed's run is exactly the run a process of its own would train."""
+    workflow's jobs where the profile has ``group_seeds``); every seed's run is exactly the run a process of its own
+    would train."""
     seeds = train_seeds(args)
     set_threads(args.threads)
     profile = load_profile(args.profile)

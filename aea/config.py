@@ -35,7 +35,8 @@ TRIPLET_MODES = ("per_network", "joint")
 PEER_FORMS = ("two_networks", "one_network")
 TEST_FEATURE_NORMS = ("per_half", "concat")
 PROFILE_DIR = Path(__file__).resolve().parent / "profiles"  # package data: found without the workflow
-PROFILE_KEYS = ("profile", "base", "defaults", "dataset_defaults", "datasets", "seeds", "synthetic", "sweeps")
+PROFILE_KEYS = ("profile", "base", "defaults", "dataset_defaults", "datasets", "seeds", "group_seeds", "synthetic",
+                "sweeps")
 
 
 @dataclass(frozen=True)
@@ -183,6 +184,8 @@ class Profile:
     seeds: tuple[int, ...]
     synthetic: str | None
     sweeps: dict[str, list[Any]] = field(default_factory=dict)
+    # the workflow trains all seeds of a run in one job, in turn (one process start); else one job per seed
+    group_seeds: bool = False
 
     def base(self, dataset: str) -> dict[str, Any]:
         """Resolved values before run overrides: defaults < dataset defaults."""
@@ -218,6 +221,9 @@ def load_profile(name_or_path: str) -> Profile:
         raise AEAError(f"{path}: seeds {list(seeds)} lists a seed twice (the mean and spread would count copies); "
                        "list each seed once")
     check_path_name(str(raw["profile"]), f"{path}: profile name", "set `profile:` to such a name (or rename the file)")
+    group_seeds = raw.get("group_seeds", False)
+    if not isinstance(group_seeds, bool):
+        raise AEAError(f"{path}: group_seeds: {group_seeds!r} is not true or false; fix the profile file")
     return Profile(
         name=str(raw["profile"]),
         defaults=defaults,
@@ -226,6 +232,7 @@ def load_profile(name_or_path: str) -> Profile:
         seeds=seeds,
         synthetic=raw.get("synthetic"),
         sweeps=sweeps,
+        group_seeds=group_seeds,
     )
 
 

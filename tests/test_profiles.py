@@ -91,8 +91,16 @@ def test_base_may_be_a_path_relative_to_the_profile_file(tmp_path):
     ("base: nosuch\n", "profile 'nosuch' not found .* use one of: .*smoke.*tiny"),
     ("base: loop.yaml\n", "profile bases form a loop"),
     ("- a list\n", "a profile is a mapping"),
+    ("base: tiny\ngroup_seeds: 3\n", "group_seeds: 3 is not true or false"),
 ])
 def test_bad_profiles_are_one_clear_error(tmp_path, text, message):
     path = write(tmp_path / "loop.yaml", text)
     with pytest.raises(AEAError, match=message):
         load_profile(str(path))
+
+
+def test_smoke_groups_its_seeds_into_one_job_per_run_and_paper_does_not():
+    """smoke's runs take seconds (a process start ~4 s): one job trains all 10 seeds; paper's take hours."""
+    smoke, tiny, paper = (load_profile(n) for n in ("smoke", "tiny", "paper"))
+    assert smoke.group_seeds and tiny.group_seeds and not paper.group_seeds
+    assert smoke.seeds == tuple(range(10)) and paper.seeds == (0, 1, 2) and tiny.seeds == (0,)

@@ -81,18 +81,47 @@ def baseline1_name(name):
     return run_name("baseline1", {k: v for k, v in overrides.items() if k not in COMPLEMENTARY_KEYS})
 
 
-def train_inputs(wildcards):
-    inputs = {"data": f"{RUNS}/data/{wildcards.dataset}.json"}
+def job_seeds(wildcards):
+    """The seeds one training job trains, in turn: all the profile's when it groups them (``group_seeds``: one
+    process start for all), else the job's own."""
+    return list(PROFILE.seeds) if PROFILE.group_seeds else [int(wildcards.seed)]
+
+
+def per_seed(pattern):
+    """A training rule's output pattern (``{seed}`` in it): one file per profile seed when the profile groups
+    seeds (the job has no seed wildcard), else the pattern itself."""
+    return expand(pattern, seed=PROFILE.seeds, allow_missing=True) if PROFILE.group_seeds else pattern
+
+
+def job_log(name):
+    """A training job's log: the run's own folder for a job of all its seeds, else the seed's folder."""
+    return f"{RUNS}/{{dataset}}/{name}/" + ("job.log" if PROFILE.group_seeds else "seed{seed}/job.log")
+
+
+def job_run_dir(wildcards, name):
+    """Run ``name``'s folder as `aea train` takes it: with ``{seed}``, filled per seed, for a job of several."""
+    return run_dir(wildcards.dataset, name, "{seed}" if PROFILE.group_seeds else wildcards.seed)
+
+
+def other_runs(wildcards):
+    """The finished runs of the same dataset and seed a training takes as input, by `aea train` option:
+    ``baseline1`` (static masks, or the basic network) and ``basic_of`` (Baseline 1 read off AEA)."""
     method, overrides = parse_run_name(wildcards.run)
-    cfg = resolve(PROFILE, wildcards.dataset, method, overrides, int(wildcards.seed))
+    cfg = resolve(PROFILE, wildcards.dataset, method, overrides, job_seeds(wildcards)[0])
     spec = get_method(method, cfg.peer_form)
+    runs = {}
     if spec.uses_baseline1(cfg.triplet_mode, cfg.share_basic):
-        baseline1 = run_dir(wildcards.dataset, baseline1_name(wildcards.run), wildcards.seed)
-        inputs["baseline1"] = os.path.join(baseline1, "model.pt")
+        runs["baseline1"] = baseline1_name(wildcards.run)
     source = spec.read_off(cfg.triplet_mode, cfg.share_basic)
     if source:  # Baseline 1 is written from AEA's run of the same seed (share_basic)
-        inputs["basic_of"] = os.path.join(run_dir(wildcards.dataset, run_name(source, overrides), wildcards.seed),
-                                          "model.pt")
+        runs["basic_of"] = run_name(source, overrides)
+    return runs
+
+
+def train_inputs(wildcards):
+    inputs = {"data": f"{RUNS}/data/{wildcards.dataset}.json"}
+    for key, name in other_runs(wildcards).items():
+        inputs[key] = [os.path.join(run_dir(wildcards.dataset, name, seed), "model.pt") for seed in job_seeds(wildcards)]
     return inputs
 
 
@@ -103,28 +132,30 @@ def reads_off_baseline1(dataset):
 
 
 def of_run(wildcards, run):
-    """The wildcards of the `train` job of ``run`` at this job's dataset and seed."""
-    return SimpleNamespace(dataset=wildcards.dataset, run=run, seed=wildcards.seed)
+    """The wildcards of the `train` job of ``run`` at this job's dataset (and seed, when jobs have one)."""
+    return SimpleNamespace(dataset=wildcards.dataset, run=run, seed=getattr(wildcards, "seed", None))
 
 
-def train_args(wildcards, input):
+def train_args(wildcards):
     """`aea train` arguments after the common ones, one list item per word (the rule quotes each)."""
     method, overrides = parse_run_name(wildcards.run)
     args = ["--method", method] + [f"{k}={v}" for k, v in sorted(overrides.items())]
-    return args + other_run_args(input)
+    for key, name in other_runs(wildcards).items():
+        args += [f"--{key.replace('_', '-')}", job_run_dir(wildcards, name)]
+    return args
 
 
 def other_run_args(input):
-    """`aea train`'s --baseline1 / --basic-of for the finished runs among a training job's inputs."""
+    """`aea train`'s --baseline1 / --basic-of for the finished runs among a (one-seed) training job's inputs."""
     return [arg for key in ("baseline1", "basic_of") if key in input.keys()
             for arg in (f"--{key.replace('_', '-')}", os.path.dirname(input[key]))]
 
 
 def run_config_hash(wildcards):
-    """Hash of the run's fully resolved config (profile values included), the one `aea train` resolves: a
+    """Hashes of the job's runs' fully resolved configs (profile values included), those `aea train` resolves: a
     param of the job, so Snakemake reruns a run whose config an edit changed, and only such runs."""
     method, overrides = parse_run_name(wildcards.run)
-    return resolve(PROFILE, wildcards.dataset, method, overrides, int(wildcards.seed)).hash()
+    return [resolve(PROFILE, wildcards.dataset, method, overrides, seed).hash() for seed in job_seeds(wildcards)]
 
 
 def table_inputs(name):

@@ -1,5 +1,7 @@
-# One job per (dataset, run name, seed): training, then evaluation into metrics.json. The run name encodes the method and
-# its overrides (aea.config.run_name), so any run can also be asked for by path, e.g.
+# One job per (dataset, run name, seed), or per (dataset, run name) for all the profile's seeds in turn where the
+# profile groups them (group_seeds: smoke and tiny, whose runs take seconds; one process start, ~4 s, for all):
+# training, then evaluation into metrics.json. The run name encodes the method and its overrides
+# (aea.config.run_name), so any run can also be asked for by path (a grouped job makes every seed of it), e.g.
 #   snakemake --cores all results/runs/smoke/market1501/aea-erase_ratio_15/seed0/metrics.json
 # The hash of the run's resolved config is a param: an edited profile value reruns the runs it changes, and
 # --replace-changed makes `aea train` start such a run afresh instead of refusing its directory.
@@ -23,16 +25,17 @@ rule train:
     input:
         unpack(train_inputs),
     output:
-        model=f"{RUNS}/{{dataset}}/{{run}}/seed{{seed}}/model.pt",
-        metrics=f"{RUNS}/{{dataset}}/{{run}}/seed{{seed}}/metrics.json",
+        model=per_seed(f"{RUNS}/{{dataset}}/{{run}}/seed{{seed}}/model.pt"),
+        metrics=per_seed(f"{RUNS}/{{dataset}}/{{run}}/seed{{seed}}/metrics.json"),
     log:
-        f"{RUNS}/{{dataset}}/{{run}}/seed{{seed}}/job.log",
+        job_log("{run}"),
     params:
         # How the profile is found (a name or a path) is not what a run is, its resolved config is (config_hash):
         # Snakemake does not rerun on params computed from the input, so a copied profile reruns only what it changes.
         profile=lambda wildcards, input: PROFILE_ARG,
+        seeds=lambda w: ",".join(map(str, job_seeds(w))),
         args=train_args,
-        out=lambda w: run_dir(w.dataset, w.run, w.seed),
+        out=lambda w: job_run_dir(w, w.run),
         config_hash=run_config_hash,
         wait=lock_wait,
     threads: TRAIN_THREADS
@@ -43,7 +46,7 @@ rule train:
     shell:
         # {log}: this attempt's output (Snakemake empties it at each attempt); aea train appends every attempt
         # at a run, each under its own header, to the run's train.log
-        "aea train --profile {params.profile:q} --dataset {wildcards.dataset:q} --seed {wildcards.seed} --evaluate"
+        "aea train --profile {params.profile:q} --dataset {wildcards.dataset:q} --seed {params.seeds} --evaluate"
         " --replace-changed --out {params.out:q} --threads {threads} --gpus {resources.gpu} --wait-lock {params.wait}"
         " {params.args:q} > {log:q} 2>&1 || (tail -n 1 {log:q} >&2; exit 1)"
 
@@ -55,17 +58,18 @@ if READ_OFF:
         input:
             unpack(lambda w: train_inputs(of_run(w, "aea"))),
         output:
-            model=f"{RUNS}/{{dataset}}/aea/seed{{seed}}/model.pt",
-            metrics=f"{RUNS}/{{dataset}}/aea/seed{{seed}}/metrics.json",
-            baseline1_model=f"{RUNS}/{{dataset}}/baseline1/seed{{seed}}/model.pt",
-            baseline1_metrics=f"{RUNS}/{{dataset}}/baseline1/seed{{seed}}/metrics.json",
+            model=per_seed(f"{RUNS}/{{dataset}}/aea/seed{{seed}}/model.pt"),
+            metrics=per_seed(f"{RUNS}/{{dataset}}/aea/seed{{seed}}/metrics.json"),
+            baseline1_model=per_seed(f"{RUNS}/{{dataset}}/baseline1/seed{{seed}}/model.pt"),
+            baseline1_metrics=per_seed(f"{RUNS}/{{dataset}}/baseline1/seed{{seed}}/metrics.json"),
         log:
-            aea=f"{RUNS}/{{dataset}}/aea/seed{{seed}}/job.log",
-            baseline1=f"{RUNS}/{{dataset}}/baseline1/seed{{seed}}/job.log",
+            aea=job_log("aea"),
+            baseline1=job_log("baseline1"),
         params:
             profile=lambda wildcards, input: PROFILE_ARG,
-            out=lambda w: run_dir(w.dataset, "aea", w.seed),
-            baseline1=lambda w: run_dir(w.dataset, "baseline1", w.seed),
+            seeds=lambda w: ",".join(map(str, job_seeds(w))),
+            out=lambda w: job_run_dir(w, "aea"),
+            baseline1=lambda w: job_run_dir(w, "baseline1"),
             config_hash=lambda w: [run_config_hash(of_run(w, run)) for run in ("aea", "baseline1")],
             wait=lock_wait,
         threads: TRAIN_THREADS
@@ -74,7 +78,7 @@ if READ_OFF:
         conda:
             ENV
         shell:
-            "aea train --profile {params.profile:q} --dataset {wildcards.dataset:q} --seed {wildcards.seed} --evaluate"
+            "aea train --profile {params.profile:q} --dataset {wildcards.dataset:q} --seed {params.seeds} --evaluate"
             " --replace-changed --out {params.out:q} --write-baseline1 {params.baseline1:q} --threads {threads}"
             " --gpus {resources.gpu} --wait-lock {params.wait} --method aea > {log.aea:q} 2>&1"
             " && cp {log.aea:q} {log.baseline1:q} || (tail -n 1 {log.aea:q} >&2; exit 1)"
