@@ -221,6 +221,8 @@ def load_profile(name_or_path: str) -> Profile:
         raise AEAError(f"{path}: seeds {list(seeds)} lists a seed twice (the mean and spread would count copies); "
                        "list each seed once")
     check_path_name(str(raw["profile"]), f"{path}: profile name", "set `profile:` to such a name (or rename the file)")
+    if raw.get("synthetic") is not None:  # the workflow names the generated data's marker after it
+        check_path_name(str(raw["synthetic"]), f"{path}: synthetic size", "use smoke, tiny, market-scale or full")
     group_seeds = raw.get("group_seeds", False)
     if not isinstance(group_seeds, bool):
         raise AEAError(f"{path}: group_seeds: {group_seeds!r} is not true or false; fix the profile file")

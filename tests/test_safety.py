@@ -308,6 +308,13 @@ def test_profile_name_that_leaves_results_is_refused(capsys, tmp_path, name):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["deep", "mine.yaml"]
 
 
+def test_synthetic_size_that_would_leave_the_data_root_is_refused(capsys, tmp_path):
+    profile = tmp_path / "mine.yaml"
+    profile.write_text("base: tiny\nsynthetic: ../../../escaped\n")
+    message = one_line_error(capsys, train_argv(tmp_path / "run", "--profile", str(profile)))
+    assert f"{profile}: synthetic size '../../../escaped' becomes a folder name" in message
+
+
 def test_override_value_that_would_leave_the_runs_folder_is_refused():
     from aea.config import run_name
     from aea.errors import AEAError
