@@ -335,6 +335,7 @@ def train_speed(form: Form, device, split, data_root: Path, pretrained: str | No
     """AEA (erase_backend auto: the kernel on CUDA), AEA with the reference erase, Baseline 1. Returns (rows,
     loaded images/s per method, the AEA model for section d)."""
     from aea.data.loaders import preload_pixels
+    from aea.methods import get_method
 
     rows, consumed, aea_model = [], {}, None
     cfg0 = paper_config(form, "aea", data_root)
@@ -357,7 +358,8 @@ def train_speed(form: Form, device, split, data_root: Path, pretrained: str | No
         rows += [row("train", "step seconds", round(step, 5), "s", note=f"mean of {iters} steps", **label),
                  row("train", "iterations per second", round(1 / step, 3), "it/s", **label),
                  row("train", "images per second", round(batch / step, 1), "images/s",
-                     note="loaded images (each also erased for the complementary network)", **label),
+                     note="loaded images" + (", each also erased for the complementary network"
+                                             if get_method(method).two_networks else ""), **label),
                  row("train", "peak memory", round(figures["peak memory"], 1), "MiB",
                      note="allocated" if device.type == "cuda" else "process resident high-water mark", **label)]
         for part in ("data", "forward and losses", "erase", "backward", "optimiser"):

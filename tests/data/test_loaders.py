@@ -56,7 +56,7 @@ def test_cached_pixels_give_the_same_batches(split) -> None:
     numbers as the per-image ``TrainTransform``, and the cache is not modified by drawing from it."""
     pixels = preload_pixels(split.train, 64, 32)
     assert pixels.shape == (len(split.train), 3, 64, 32) and pixels.dtype == torch.uint8
-    assert torch.equal(pixels[3], torch.from_numpy(resized_pixels(load_image(split.train[3].path), 64, 32))
+    assert torch.equal(pixels[3], torch.tensor(resized_pixels(load_image(split.train[3].path), 64, 32))
                        .permute(2, 0, 1))
     kept = pixels.clone()
     for pad in (0, 4, 9):
