@@ -355,14 +355,15 @@ def cmd_show(args: argparse.Namespace) -> None:
 
 
 def cmd_plan(args: argparse.Namespace) -> None:
-    from aea.plan import dry_run_commands, plan, trainings_of
+    from aea.plan import dry_run_commands, parse_train_command, plan, trainings_of
 
     commands = dry_run_commands(args.target, args.profile, snakefile=args.snakefile, directory=args.directory,
                                 everything=args.all)
     trainings = trainings_of(commands)
+    train_jobs = sum(1 for c in commands if parse_train_command(c))
     print(f"aea plan {args.target} --profile {args.profile}: {len(commands)} jobs to run"
           f"{' (finished ones included: --all)' if args.all else ' (finished runs left out; --all counts them)'}, "
-          f"{len(trainings)} of them `aea train`")
+          f"{train_jobs} of them `aea train` jobs of {len(trainings)} runs")
     print(plan(trainings, args.benchmarks))
 
 
