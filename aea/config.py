@@ -35,8 +35,8 @@ TRIPLET_MODES = ("per_network", "joint")
 PEER_FORMS = ("two_networks", "one_network")
 TEST_FEATURE_NORMS = ("per_half", "concat")
 PROFILE_DIR = Path(__file__).resolve().parent / "profiles"  # package data: found without the workflow
-PROFILE_KEYS = ("profile", "base", "defaults", "dataset_defaults", "datasets", "seeds", "group_seeds", "synthetic",
-                "sweeps")
+PROFILE_KEYS = ("profile", "base", "defaults", "dataset_defaults", "datasets", "seeds", "sweep_seeds", "group_seeds",
+                "synthetic", "sweeps")
 
 
 @dataclass(frozen=True)
@@ -186,6 +186,13 @@ class Profile:
     sweeps: dict[str, list[Any]] = field(default_factory=dict)
     # the workflow trains all seeds of a run in one job, in turn (one process start); else one job per seed
     group_seeds: bool = False
+    # the seeds of the sweep tables (7-9, Figs. 6-7) and the interpretations: the first ``sweep_seeds`` (a number)
+    # of ``seeds`` in the file, all of them by default
+    sweep_seeds: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.sweep_seeds:
+            object.__setattr__(self, "sweep_seeds", self.seeds)
 
     def base(self, dataset: str) -> dict[str, Any]:
         """Resolved values before run overrides: defaults < dataset defaults."""
@@ -223,6 +230,10 @@ def load_profile(name_or_path: str) -> Profile:
     check_path_name(str(raw["profile"]), f"{path}: profile name", "set `profile:` to such a name (or rename the file)")
     if raw.get("synthetic") is not None:  # the workflow names the generated data's marker after it
         check_path_name(str(raw["synthetic"]), f"{path}: synthetic size", "use smoke, tiny, market-scale or full")
+    sweep_seeds = raw.get("sweep_seeds", len(seeds))
+    if isinstance(sweep_seeds, bool) or not isinstance(sweep_seeds, int) or sweep_seeds < 1:
+        raise AEAError(f"{path}: sweep_seeds: {sweep_seeds!r} is not a number of seeds >= 1 (the sweeps and the "
+                       "interpretations run the first that many of `seeds`); fix the profile file")
     group_seeds = raw.get("group_seeds", False)
     if not isinstance(group_seeds, bool):
         raise AEAError(f"{path}: group_seeds: {group_seeds!r} is not true or false; fix the profile file")
@@ -235,6 +246,7 @@ def load_profile(name_or_path: str) -> Profile:
         synthetic=raw.get("synthetic"),
         sweeps=sweeps,
         group_seeds=group_seeds,
+        sweep_seeds=seeds[:sweep_seeds],
     )
 
 

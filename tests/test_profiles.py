@@ -92,6 +92,8 @@ def test_base_may_be_a_path_relative_to_the_profile_file(tmp_path):
     ("base: loop.yaml\n", "profile bases form a loop"),
     ("- a list\n", "a profile is a mapping"),
     ("base: tiny\ngroup_seeds: 3\n", "group_seeds: 3 is not true or false"),
+    ("base: tiny\nsweep_seeds: [0]\n", r"sweep_seeds: \[0\] is not a number of seeds >= 1"),
+    ("base: tiny\nsweep_seeds: 0\n", "sweep_seeds: 0 is not a number of seeds"),
 ])
 def test_bad_profiles_are_one_clear_error(tmp_path, text, message):
     path = write(tmp_path / "loop.yaml", text)
@@ -104,3 +106,5 @@ def test_smoke_groups_its_seeds_into_one_job_per_run_and_paper_does_not():
     smoke, tiny, paper = (load_profile(n) for n in ("smoke", "tiny", "paper"))
     assert smoke.group_seeds and tiny.group_seeds and not paper.group_seeds
     assert smoke.seeds == tuple(range(10)) and paper.seeds == (0, 1, 2) and tiny.seeds == (0,)
+    # the sweeps and interpretations: smoke's first 3 seeds; tiny inherits the number, capped by its one seed
+    assert (smoke.sweep_seeds, tiny.sweep_seeds, paper.sweep_seeds) == ((0, 1, 2), (0,), (0, 1, 2))

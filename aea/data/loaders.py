@@ -9,6 +9,7 @@ per epoch (``epoch`` is part of what seeds it).  Test batches: the same minus
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -22,18 +23,46 @@ from aea.data.sampler import PKBatchSampler, Sample
 from aea.data.transforms import _MEAN, _STD, TrainTransform, load_image, resized_pixels, to_normalized_tensor
 from aea.seeding import derive_seed, seed_everything
 
+#: Decoded image sets a process keeps (uint8, per set at most this many bytes): a job that trains several seeds
+#: (the profile's group_seeds) decodes its training and test images once, not once per run and evaluation.
+DECODED_CACHE_BYTES = 256 * 2**20
+
 
 def preload_pixels(records: Sequence[Record], height: int, width: int) -> torch.Tensor:
     """(N, 3, height, width) uint8: every record decoded and resized once (``cache_images``), 1 byte per pixel and
     channel (Market-1501's 12,936 training images at 256x128: 1.27 GB). Drawing a batch from it is one gather and
     one batched normalise / crop / flip (``augment_batch``), on the device the tensor lives on: the per-image path
     (decode, resize, normalise, pad, flip, collate: ~2 ms an image on one core) cannot feed a GPU from a few
-    cores (docs/gpu.md, tests/benchmarks/test_loader_speed.py)."""
-    images = torch.empty((len(records), 3, height, width), dtype=torch.uint8)
-    for i, r in enumerate(tqdm(records, desc="caching images", leave=False, disable=None)):
-        pixels = resized_pixels(load_image(r.path), height, width)  # a read-only view of PIL's buffer: copied
+    cores (docs/gpu.md, tests/benchmarks/test_loader_speed.py). Sets up to ``DECODED_CACHE_BYTES`` are kept for
+    the process's next call: the returned tensor is shared, never modify it."""
+    paths = tuple(str(r.path) for r in records)
+    if len(paths) * 3 * height * width > DECODED_CACHE_BYTES:
+        return _decode(paths, height, width)
+    try:  # a file rewritten in place is decoded again
+        stamps = tuple((p.st_mtime_ns, p.st_size) for p in map(os.stat, paths))
+    except OSError:  # decoding names the file that cannot be read
+        return _decode(paths, height, width)
+    return _decoded(paths, stamps, height, width)
+
+
+@functools.lru_cache(maxsize=4)
+def _decoded(paths: tuple[str, ...], stamps: tuple[tuple[int, int], ...], height: int, width: int) -> torch.Tensor:
+    return _decode(paths, height, width)
+
+
+def _decode(paths: Sequence[str], height: int, width: int) -> torch.Tensor:
+    images = torch.empty((len(paths), 3, height, width), dtype=torch.uint8)
+    for i, path in enumerate(tqdm(paths, desc="decoding images", leave=False, disable=None)):
+        pixels = resized_pixels(load_image(path), height, width)  # a read-only view of PIL's buffer: copied
         images[i] = torch.tensor(pixels).permute(2, 0, 1)
     return images
+
+
+def normalize_batch(pixels: torch.Tensor) -> torch.Tensor:
+    """(B, 3, H, W) uint8 -> ImageNet-normalised float32 on ``pixels``' device: the arithmetic of
+    ``normalize_pixels``, so the same values."""
+    device = pixels.device
+    return pixels.float().div_(255.0).sub_(_MEAN.to(device)).div_(_STD.to(device))
 
 
 def augment_draws(seeds: Sequence[int], *, pad: int, flip: bool) -> tuple[list[int], list[int], list[bool]]:
@@ -54,14 +83,13 @@ def augment_batch(pixels: torch.Tensor, tops: torch.Tensor, lefts: torch.Tensor,
     ``pad`` after normalising, cropped at (top, left) and flipped where ``flipped``, on ``pixels``' device. The
     same arithmetic as ``normalize_pixels`` and the same copies as the crop and flip, so the same values."""
     _, _, H, W = pixels.shape
-    device = pixels.device
-    x = pixels.float().div_(255.0).sub_(_MEAN.to(device)).div_(_STD.to(device))
+    x = normalize_batch(pixels)
     if pad:
         padded = torch.nn.functional.pad(x, (pad,) * 4)
         x = torch.stack([padded[i, :, top:top + H, left:left + W]
                          for i, (top, left) in enumerate(zip(tops.tolist(), lefts.tolist()))])
     if flipped.any():
-        chosen = flipped.to(device)
+        chosen = flipped.to(x.device)
         x[chosen] = x[chosen].flip(-1)
     return x
 
@@ -119,6 +147,16 @@ class _TestImages(Dataset):
         return {"images": image, "pids": r.pid, "camids": r.camid, "indices": index}
 
 
+def _cached_test_batches(records: Sequence[Record], pixels: torch.Tensor,
+                         batch_size: int) -> Iterator[dict[str, torch.Tensor]]:
+    pids = torch.tensor([r.pid for r in records], dtype=torch.long)
+    camids = torch.tensor([r.camid for r in records], dtype=torch.long)
+    for i in range(0, len(records), batch_size):
+        end = min(i + batch_size, len(records))
+        yield {"images": normalize_batch(pixels[i:end]), "pids": pids[i:end], "camids": camids[i:end],
+               "indices": torch.arange(i, end)}
+
+
 def _seed_worker(worker_id: int, base: int) -> None:
     """Workers draw nothing from global RNGs, but anything that does is seeded, not inherited."""
     seed_everything(derive_seed(base, worker_id))
@@ -146,8 +184,11 @@ def build_train_loader(records: Sequence[Record], *, p: int, k: int, height: int
 
 
 def build_test_loader(records: Sequence[Record], *, height: int, width: int, batch_size: int,
-                      num_workers: int = 0) -> DataLoader:
-    """All ``records`` in order, resized and normalised, ``batch_size`` at a time."""
+                      num_workers: int = 0) -> Iterable[dict[str, torch.Tensor]]:
+    """All ``records`` in order, resized and normalised, ``batch_size`` at a time; a set small enough for the
+    process's decoded-image cache (``preload_pixels``) is decoded once for every evaluation of the process."""
+    if len(records) * 3 * height * width <= DECODED_CACHE_BYTES:
+        return _cached_test_batches(records, preload_pixels(records, height, width), batch_size)
     return DataLoader(
         _TestImages(records, height, width),
         batch_size=batch_size,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -83,3 +84,35 @@ def test_test_loader_keeps_listing_order_without_augmentation(split) -> None:
     assert torch.cat([b["camids"] for b in batches]).tolist() == [r.camid for r in split.gallery]
     first = to_normalized_tensor(load_image(split.gallery[0].path), 64, 32)
     assert torch.equal(batches[0]["images"][0], first)
+
+
+def test_the_decoded_image_cache_gives_the_values_of_decoding_each_image(split, monkeypatch) -> None:
+    """A set under DECODED_CACHE_BYTES is decoded once per process (a grouped job's evaluations share it); a larger
+    one goes through the per-image DataLoader; both give the same batches, bit for bit."""
+    from aea.data import loaders as L
+
+    cached = list(build_test_loader(split.gallery, height=64, width=32, batch_size=10))
+    loader = build_test_loader(split.gallery, height=64, width=32, batch_size=10)
+    assert not isinstance(loader, torch.utils.data.DataLoader)
+    assert preload_pixels(split.gallery, 64, 32) is preload_pixels(split.gallery, 64, 32)  # decoded once
+    monkeypatch.setattr(L, "DECODED_CACHE_BYTES", 0)
+    loader = build_test_loader(split.gallery, height=64, width=32, batch_size=10)
+    assert isinstance(loader, torch.utils.data.DataLoader)
+    assert preload_pixels(split.gallery, 64, 32) is not preload_pixels(split.gallery, 64, 32)
+    for a, b in zip(cached, loader, strict=True):
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_an_image_rewritten_in_place_is_decoded_again(tmp_path) -> None:
+    from PIL import Image
+
+    from aea.data.datasets import Record
+
+    path = tmp_path / "0001_c1s1_000001_00.jpg"
+    Image.new("RGB", (32, 64), (10, 20, 30)).save(path)
+    records = [Record(str(path), 1, 0)]
+    before = preload_pixels(records, 64, 32)
+    Image.new("RGB", (32, 64), (200, 20, 30)).save(path)
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
+    after = preload_pixels(records, 64, 32)
+    assert before[0, 0, 0, 0] < 20 and after[0, 0, 0, 0] > 190

@@ -81,16 +81,22 @@ def baseline1_name(name):
     return run_name("baseline1", {k: v for k, v in overrides.items() if k not in COMPLEMENTARY_KEYS})
 
 
+def run_seeds(run):
+    """The seeds a run is trained with: the profile's ``seeds`` for a method's default run (Tables 2 and 6), its
+    ``sweep_seeds`` for a run with overrides (the sweeps' points, the interpretations' other readings)."""
+    return list(PROFILE.sweep_seeds if parse_run_name(run)[1] else PROFILE.seeds)
+
+
 def job_seeds(wildcards):
-    """The seeds one training job trains, in turn: all the profile's when it groups them (``group_seeds``: one
+    """The seeds one training job trains, in turn: all its run's when the profile groups them (``group_seeds``: one
     process start for all), else the job's own."""
-    return list(PROFILE.seeds) if PROFILE.group_seeds else [int(wildcards.seed)]
+    return run_seeds(wildcards.run) if PROFILE.group_seeds else [int(wildcards.seed)]
 
 
-def per_seed(pattern):
-    """A training rule's output pattern (``{seed}`` in it): one file per profile seed when the profile groups
+def per_seed(pattern, seeds):
+    """A training rule's output pattern (``{seed}`` in it): one file per seed of ``seeds`` when the profile groups
     seeds (the job has no seed wildcard), else the pattern itself."""
-    return expand(pattern, seed=PROFILE.seeds, allow_missing=True) if PROFILE.group_seeds else pattern
+    return expand(pattern, seed=seeds, allow_missing=True) if PROFILE.group_seeds else pattern
 
 
 def job_log(name):
@@ -162,14 +168,15 @@ def table_inputs(name):
     spec = T.get_spec(name)
     datasets = [d for d in spec.datasets if d in PROFILE.datasets]
     values = {p: PROFILE.sweeps[p] for p in spec.params if p in PROFILE.sweeps}
-    return [str(p) for p in T.metrics_paths(name, "results/runs", PROFILE.name, PROFILE.seeds, datasets, values,
+    seeds = PROFILE.sweep_seeds if spec.params else PROFILE.seeds  # a sweep's points: every run has overrides
+    return [str(p) for p in T.metrics_paths(name, "results/runs", PROFILE.name, seeds, datasets, values,
                                             canonical=PROFILE.canonical)]
 
 
 def interpretation_inputs():
     """metrics.json of every run the interpretations table needs (aea.tables.interpretation_runs)."""
     runs = T.interpretation_runs([d for d in DATASETS if d in PROFILE.datasets])
-    return [str(p) for p in T.runs_metrics_paths(runs, "results/runs", PROFILE.name, PROFILE.seeds,
+    return [str(p) for p in T.runs_metrics_paths(runs, "results/runs", PROFILE.name, PROFILE.sweep_seeds,
                                                  canonical=PROFILE.canonical)]
 
 

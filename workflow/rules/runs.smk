@@ -19,36 +19,46 @@ GPUS = config["gpus_per_run"]
 READ_OFF = all(reads_off_baseline1(d) for d in PROFILE.datasets)
 
 
-rule train:
-    wildcard_constraints:
-        run=(r"(?!(?:aea|baseline1)/)" if READ_OFF else "") + RUN_NAME_PATTERN,
-    input:
-        unpack(train_inputs),
-    output:
-        model=per_seed(f"{RUNS}/{{dataset}}/{{run}}/seed{{seed}}/model.pt"),
-        metrics=per_seed(f"{RUNS}/{{dataset}}/{{run}}/seed{{seed}}/metrics.json"),
-    log:
-        job_log("{run}"),
-    params:
-        # How the profile is found (a name or a path) is not what a run is, its resolved config is (config_hash):
-        # Snakemake does not rerun on params computed from the input, so a copied profile reruns only what it changes.
-        profile=lambda wildcards, input: PROFILE_ARG,
-        seeds=lambda w: ",".join(map(str, job_seeds(w))),
-        args=train_args,
-        out=lambda w: job_run_dir(w, w.run),
-        config_hash=run_config_hash,
-        wait=lock_wait,
-    threads: TRAIN_THREADS
-    resources:
-        gpu=GPUS,
-    conda:
-        ENV
-    shell:
-        # {log}: this attempt's output (Snakemake empties it at each attempt); aea train appends every attempt
-        # at a run, each under its own header, to the run's train.log
-        "aea train --profile {params.profile:q} --dataset {wildcards.dataset:q} --seed {params.seeds} --evaluate"
-        " --replace-changed --out {params.out:q} --threads {threads} --gpus {resources.gpu} --wait-lock {params.wait}"
-        " {params.args:q} > {log:q} 2>&1 || (tail -n 1 {log:q} >&2; exit 1)"
+# Two rules of one body, so that each grouped job's outputs are its runs' seeds: `train` for a method's default run
+# (the profile's seeds: Tables 2 and 6), `train_sweep` for a run with overrides (its sweep_seeds: the sweeps and the
+# interpretations' other readings). Each output has exactly one rule.
+PLAIN_RUN, SWEEP_RUN = r"[a-z0-9]+", r"[a-z0-9]+(-[a-z0-9_.]+)+"  # RUN_NAME_PATTERN without, with overrides
+for rule_name, run_pattern, rule_seeds in (("train", PLAIN_RUN, PROFILE.seeds),
+                                           ("train_sweep", SWEEP_RUN, PROFILE.sweep_seeds)):
+
+    rule:
+        name:
+            rule_name
+        wildcard_constraints:
+            run=(r"(?!(?:aea|baseline1)/)" if READ_OFF else "") + run_pattern,
+        input:
+            unpack(train_inputs),
+        output:
+            model=per_seed(f"{RUNS}/{{dataset}}/{{run}}/seed{{seed}}/model.pt", rule_seeds),
+            metrics=per_seed(f"{RUNS}/{{dataset}}/{{run}}/seed{{seed}}/metrics.json", rule_seeds),
+        log:
+            job_log("{run}"),
+        params:
+            # How the profile is found (a name or a path) is not what a run is, its resolved config is (config_hash):
+            # Snakemake does not rerun on params computed from the input, so a copied profile reruns only what it
+            # changes.
+            profile=lambda wildcards, input: PROFILE_ARG,
+            seeds=lambda w: ",".join(map(str, job_seeds(w))),
+            args=train_args,
+            out=lambda w: job_run_dir(w, w.run),
+            config_hash=run_config_hash,
+            wait=lock_wait,
+        threads: TRAIN_THREADS
+        resources:
+            gpu=GPUS,
+        conda:
+            ENV
+        shell:
+            # {log}: this attempt's output (Snakemake empties it at each attempt); aea train appends every attempt
+            # at a run, each under its own header, to the run's train.log
+            "aea train --profile {params.profile:q} --dataset {wildcards.dataset:q} --seed {params.seeds} --evaluate"
+            " --replace-changed --out {params.out:q} --threads {threads} --gpus {resources.gpu}"
+            " --wait-lock {params.wait} {params.args:q} > {log:q} 2>&1 || (tail -n 1 {log:q} >&2; exit 1)"
 
 
 if READ_OFF:
@@ -58,18 +68,18 @@ if READ_OFF:
         input:
             unpack(lambda w: train_inputs(of_run(w, "aea"))),
         output:
-            model=per_seed(f"{RUNS}/{{dataset}}/aea/seed{{seed}}/model.pt"),
-            metrics=per_seed(f"{RUNS}/{{dataset}}/aea/seed{{seed}}/metrics.json"),
-            baseline1_model=per_seed(f"{RUNS}/{{dataset}}/baseline1/seed{{seed}}/model.pt"),
-            baseline1_metrics=per_seed(f"{RUNS}/{{dataset}}/baseline1/seed{{seed}}/metrics.json"),
+            model=per_seed(f"{RUNS}/{{dataset}}/aea/seed{{seed}}/model.pt", PROFILE.seeds),
+            metrics=per_seed(f"{RUNS}/{{dataset}}/aea/seed{{seed}}/metrics.json", PROFILE.seeds),
+            baseline1_model=per_seed(f"{RUNS}/{{dataset}}/baseline1/seed{{seed}}/model.pt", PROFILE.seeds),
+            baseline1_metrics=per_seed(f"{RUNS}/{{dataset}}/baseline1/seed{{seed}}/metrics.json", PROFILE.seeds),
         log:
             aea=job_log("aea"),
             baseline1=job_log("baseline1"),
         params:
             profile=lambda wildcards, input: PROFILE_ARG,
-            seeds=lambda w: ",".join(map(str, job_seeds(w))),
-            out=lambda w: job_run_dir(w, "aea"),
-            baseline1=lambda w: job_run_dir(w, "baseline1"),
+            seeds=lambda w: ",".join(map(str, job_seeds(of_run(w, "aea")))),
+            out=lambda w: job_run_dir(of_run(w, "aea"), "aea"),
+            baseline1=lambda w: job_run_dir(of_run(w, "baseline1"), "baseline1"),
             config_hash=lambda w: [run_config_hash(of_run(w, run)) for run in ("aea", "baseline1")],
             wait=lock_wait,
         threads: TRAIN_THREADS
