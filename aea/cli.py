@@ -165,19 +165,29 @@ TRAIN_LOG = "train.log"  # every attempt at a run, in its folder (the workflow's
 @contextmanager
 def run_history(run_dir: Path) -> Iterator[None]:
     """Append this attempt's log to ``run_dir``/train.log, under a header naming the host and SLURM job: one file
-    holds every attempt at the run (a retry, or the job of a rerun after a lost head), each kept whole. An
-    attempt that ends on an error says so there too."""
+    holds every attempt at the run (a retry, or the job of a rerun after a lost head), each kept whole, and why an
+    attempt ended on an error. The header and that last line go to the file only (the console's error stays one
+    line); a folder holding what aea did not write gets nothing (aea refuses it untouched)."""
+    from aea.train import is_run_file
+
+    if run_dir.is_dir() and any(e.is_dir() or not is_run_file(e.name) for e in run_dir.iterdir()):
+        yield
+        return
     run_dir.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(run_dir / TRAIN_LOG, mode="a")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
+
+    def write(level: int, message: str, *args) -> None:
+        handler.emit(log.makeRecord(log.name, level, __file__, 0, message, args, None))
+
+    job = os.environ.get("SLURM_JOB_ID")
+    write(logging.INFO, "=== aea train %s: attempt started %s on %s%s ===", run_dir,
+          time.strftime("%Y-%m-%d %H:%M:%S %Z"), socket.gethostname(), f", SLURM job {job}" if job else "")
     log.addHandler(handler)
     try:
-        job = os.environ.get("SLURM_JOB_ID")
-        log.info("=== aea train %s: attempt started %s on %s%s ===", run_dir, time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-                 socket.gethostname(), f", SLURM job {job}" if job else "")
         yield
     except (AEAError, OSError, KeyboardInterrupt) as error:
-        log.error("attempt ended: %s", str(error) or type(error).__name__)
+        write(logging.ERROR, "attempt ended: %s", str(error) or type(error).__name__)
         raise
     finally:
         log.removeHandler(handler)

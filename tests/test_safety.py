@@ -123,9 +123,9 @@ def test_foreign_folder_is_refused_untouched_and_no_lock_is_left(capsys, tmp_pat
 def test_replace_changed_deletes_only_run_files(tmp_path, data_env):
     out = tmp_path / "run"
     assert main(train_argv(out, "epochs=1")) == 0
-    (out / "train.log").write_text("the workflow's log of this job\n")
+    (out / "job.log").write_text("the workflow's log of this job\n")
     assert main(train_argv(out, "--replace-changed", "--evaluate")) == 0  # another config: started afresh
-    assert (out / "train.log").read_text() == "the workflow's log of this job\n"
+    assert (out / "job.log").read_text() == "the workflow's log of this job\n"
     assert (out / "metrics.json").is_file() and not (out / T.LOCK_FILE).exists()
     (out / "mine.txt").write_text("keep me\n")
     message_code = main(train_argv(out, "--replace-changed", "epochs=1"))
