@@ -374,6 +374,21 @@ def test_inconclusive_comparisons_carry_the_seeds_they_need():
     assert "\n".join(claims_markdown(result)).count("| inconclusive | 20 |") == 1
 
 
+def test_status_changes_between_two_claims_tables_by_kind():
+    """The same comparisons decided twice (another machine or thread count): same / decided <-> inconclusive /
+    holds <-> fails (a defect)."""
+    from aea.tables.claims import status_changes
+
+    a = claims_of("table6", full_cells("table6", _table2_score({"aea": 0.9, "reda": 0.8, "aos": 0.85})))
+    b = a.copy()
+    b.loc[0, "status"], b.loc[1, "status"], b.loc[2, "status"] = "inconclusive", "fails", "holds"
+    changes = status_changes(a, b).set_index(["loser", "dataset", "metric"])
+    assert len(changes) == len(a) == 16
+    first = [tuple(a.loc[i, ["loser", "dataset", "metric"]]) for i in range(3)]
+    assert list(changes.loc[first, "change"]) == ["decided <-> inconclusive", "holds <-> fails", "same"]
+    assert (changes.drop(index=first).change == "same").all()
+
+
 def test_table6_claim():
     good = full_cells("table6", _table2_score({"aea": 0.9, "reda": 0.8, "aos": 0.85}))
     assert status("table6", good) == ["holds"]

@@ -175,6 +175,24 @@ def comparison_fields(got: list[S.Interval] | str) -> dict[str, Any]:
             "seed_sd": iv.sd, "status": iv.status, "seeds_needed": needed}
 
 
+def status_changes(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
+    """The comparisons of two claims tables (``<table>.claims.csv`` of the same runs on two machines, or two
+    thread counts) side by side: ``status_a``, ``status_b`` and ``change``: ``same``, ``decided <-> inconclusive``
+    (within the error rate a 95% interval allows), or ``holds <-> fails`` (a defect: the two intervals exclude
+    each other's side)."""
+    key = ["table", "claim", "winner", "loser", "dataset", "metric"]
+    both = a[key + ["diff", "status"]].merge(b[key + ["diff", "status"]], on=key, how="outer",
+                                              suffixes=("_a", "_b"), validate="one_to_one")
+
+    def change(row: pd.Series) -> str:
+        pair = {row.status_a, row.status_b}
+        if len(pair) == 1:
+            return "same"
+        return "holds <-> fails" if pair == {S.HOLDS, S.FAILS} else "decided <-> inconclusive"
+
+    return both.assign(change=both.apply(change, axis=1) if len(both) else [])
+
+
 def interval_text(row: Mapping[str, Any]) -> str:
     """A comparison row's "diff [low, high] (seeds)" in points; empty when not evaluable."""
     if pd.isna(row.get("diff")):
