@@ -246,7 +246,7 @@ def test_a_cancelled_training_resumes_from_its_checkpoint(runs):
         while not (run / "checkpoint.pt").is_file():  # the first epoch is done and saved
             assert job.poll() is None and time.monotonic() < deadline, "the training never checkpointed"
             time.sleep(0.02)
-        jobs = running_jobs(f"rule_train_aea_and_baseline1_wildcards_{dataset}_{seed}")
+        jobs = running_jobs(f"rule_train_aea_and_baseline1_wildcards_{dataset}", prefix=True)  # (a job of its seeds)
         assert len(jobs) == 1, f"expected the training's one job to be running, squeue shows {jobs}"
         subprocess.run(["scancel", *jobs], check=True)
         output, _ = job.communicate(timeout=600)
@@ -353,7 +353,7 @@ def test_the_head_survives_a_controller_restart(runs, tmp_path):
     out = tmp_path / "head.log"
     head = start_head(on_slurm, out)
     try:
-        wait_for_running(f"rule_train_aea_and_baseline1_wildcards_{dataset}_", head, out)
+        wait_for_running(f"rule_train_aea_and_baseline1_wildcards_{dataset}", head, out)
         while not (run / "train.log").is_file():  # the training itself runs (a job step cannot start without
             assert head.poll() is None  # the controller: that job would fail and be retried)
             time.sleep(0.1)
@@ -392,7 +392,7 @@ def test_a_rerun_after_a_lost_head_waits_for_the_training_in_flight(runs, tmp_pa
     local, on_slurm, _ = runs
     dataset, _, seed = KILLED
     run = forget_unit(on_slurm, dataset, seed)
-    comment = f"rule_train_aea_and_baseline1_wildcards_{dataset}_"  # AEA's unit of the dataset (any seed)
+    comment = f"rule_train_aea_and_baseline1_wildcards_{dataset}"  # AEA's unit of the dataset (a job of its seeds)
     out, rerun_out = tmp_path / "head.log", tmp_path / "rerun.log"
     with claim_run_dir(run):
         head = start_head(on_slurm, out)

@@ -4,6 +4,7 @@
 #   workflow/scripts/slurm-local.sh up       # as root: install Debian's packages if missing, start the cluster
 #   workflow/scripts/slurm-local.sh down     # stop the daemons `up` started (by their pids, nothing else)
 #   workflow/scripts/slurm-local.sh status
+#   workflow/scripts/slurm-local.sh outage 30  # stop slurmctld for 30 s, then start it again (jobs survive)
 #
 # Everything lives in the state directory ($AEA_SLURM_DIR, default /tmp/aea-slurm): the generated slurm.conf,
 # a munge key and socket of its own, spool, logs and the pids `up` started. The one file outside it is the link
@@ -179,6 +180,24 @@ down() {
     say "down"
 }
 
+# A controller outage, as a restart on a real cluster: slurmctld stopped for SECONDS (default 30), then started again
+# from its saved state (no -i), so the jobs it had, running or queued, go on. slurmd and the jobs keep running.
+outage() {
+    local pid seconds=${1:-30}
+    pid=$(live_pid slurmctld)
+    [ -n "$pid" ] || die "slurmctld is not running (start the cluster with: $0 up)"
+    kill "$pid"
+    for _ in $(seq 100); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -0 "$pid" 2>/dev/null && die "slurmctld ($pid) did not stop in 10 s"
+    say "slurmctld stopped for ${seconds} s"
+    sleep "$seconds"
+    start_daemon slurmctld
+    say "slurmctld started again ($(live_pid slurmctld))"
+}
+
 status() {
     local pid
     for name in munged slurmctld slurmd; do
@@ -192,5 +211,6 @@ case "${1:-}" in
     up) up ;;
     down) down ;;
     status) status ;;
-    *) die "usage: $0 up|down|status (state in \$AEA_SLURM_DIR, default /tmp/aea-slurm)" ;;
+    outage) outage "${2:-30}" ;;
+    *) die "usage: $0 up|down|status|outage [SECONDS] (state in \$AEA_SLURM_DIR, default /tmp/aea-slurm)" ;;
 esac
