@@ -28,7 +28,6 @@ import argparse
 import datetime
 import logging
 import os
-import platform
 import re
 import resource
 import subprocess
@@ -42,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from aea.benchmarks import DEFAULT_ROOT, arch_label, device_slug, write_rows
+from aea.machine import cpu_model
 
 log = logging.getLogger("aea.devicecheck")
 
@@ -125,16 +125,6 @@ def machine_tags(device, form: str) -> dict[str, str]:
                 device=device_slug(name, device.type), device_name=name, kind=device.type, driver=driver,
                 cuda=torch.version.cuda or "", torch=torch.__version__, triton=triton_version,
                 commit=git_commit(Path.cwd()), threads=str(torch.get_num_threads()), form=form)
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def device_seconds(fn: Callable[[], Any], device, reps: int = 20, warmup: int = 3) -> float:
