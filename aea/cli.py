@@ -26,6 +26,8 @@ from aea.io import write_json
 from aea.methods import COMPLEMENTARY_KEYS, get_method
 
 if TYPE_CHECKING:
+    import torch
+
     from aea.data.datasets import Split
 
 log = logging.getLogger("aea")
@@ -146,6 +148,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     """Train each seed of ``--seed`` in turn in this one process (one torch import and data load for all: the
     workflow's jobs where the profile has ``group_seeds``); every seed's run is exactly the run a process of its own
     would train."""
+    from aea.train import check_runtime, training_device
+
     seeds = train_seeds(args)
     set_threads(args.threads)
     profile = load_profile(args.profile)
@@ -155,8 +159,10 @@ def cmd_train(args: argparse.Namespace) -> None:
         paths = {k: Path(getattr(args, k).replace(SEED_FIELD, str(seed))) if getattr(args, k) else None
                  for k in SEED_PATHS}
         cfg = resolve(profile, args.dataset, args.method, overrides, seed)
+        check_runtime(cfg)  # before the run's folder exists: a refused config leaves nothing behind
+        device = training_device(cfg, args.gpus)
         with run_history(paths["out"]):
-            split = train_seed(args, profile, cfg, overrides, paths, split)
+            split = train_seed(args, profile, cfg, overrides, paths, split, device)
 
 
 TRAIN_LOG = "train.log"  # every attempt at a run, in its folder (the workflow's job log is another file)
@@ -195,15 +201,13 @@ def run_history(run_dir: Path) -> Iterator[None]:
 
 
 def train_seed(args: argparse.Namespace, profile: Profile, cfg: RunConfig, overrides: dict,
-               paths: dict[str, Path | None], split: Split | None) -> Split:
-    """One seed of ``aea train``; ``split``: the dataset an earlier seed loaded, else None (it is loaded under the
-    run's lock). Returns the dataset."""
+               paths: dict[str, Path | None], split: Split | None, device: torch.device) -> Split:
+    """One seed of ``aea train`` on ``device``; ``split``: the dataset an earlier seed loaded, else None (it is
+    loaded under the run's lock). Returns the dataset."""
     from aea.data.datasets import load_dataset
-    from aea.train import check_runtime, claim_run_dir, given_gpu, train, training_device
+    from aea.train import claim_run_dir, given_gpu, train
 
     out = paths["out"]
-    check_runtime(cfg)
-    device = training_device(cfg, args.gpus)
     unused = given_gpu(args.gpus) if device.type == "cpu" else None
     log.info("device: %s%s", device, f" (device={cfg.device}; the GPU given, {unused}, is not used)" if unused else "")
     if paths["write_baseline1"]:  # resolved only then: a run's own overrides need not make a valid Baseline 1
