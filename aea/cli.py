@@ -26,8 +26,6 @@ from aea.io import write_json
 from aea.methods import COMPLEMENTARY_KEYS, get_method
 
 if TYPE_CHECKING:
-    import torch
-
     from aea.data.datasets import Split
 
 log = logging.getLogger("aea")
@@ -148,7 +146,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     """Train each seed of ``--seed`` in turn in this one process (one torch import and data load for all: the
     workflow's jobs where the profile has ``group_seeds``); every seed's run is exactly the run a process of its own
     would train."""
-    from aea.train import check_runtime, training_device
+    from aea.train import check_runtime
 
     seeds = train_seeds(args)
     set_threads(args.threads)
@@ -160,9 +158,8 @@ def cmd_train(args: argparse.Namespace) -> None:
                  for k in SEED_PATHS}
         cfg = resolve(profile, args.dataset, args.method, overrides, seed)
         check_runtime(cfg)  # before the run's folder exists: a refused config leaves nothing behind
-        device = training_device(cfg, args.gpus)
-        with run_history(paths["out"]):
-            split = train_seed(args, profile, cfg, overrides, paths, split, device)
+        with run_history(paths["out"]):  # a job's refused GPU is an attempt of the run: its train.log says so
+            split = train_seed(args, profile, cfg, overrides, paths, split)
 
 
 TRAIN_LOG = "train.log"  # every attempt at a run, in its folder (the workflow's job log is another file)
@@ -201,13 +198,14 @@ def run_history(run_dir: Path) -> Iterator[None]:
 
 
 def train_seed(args: argparse.Namespace, profile: Profile, cfg: RunConfig, overrides: dict,
-               paths: dict[str, Path | None], split: Split | None, device: torch.device) -> Split:
-    """One seed of ``aea train`` on ``device``; ``split``: the dataset an earlier seed loaded, else None (it is
-    loaded under the run's lock). Returns the dataset."""
+               paths: dict[str, Path | None], split: Split | None) -> Split:
+    """One seed of ``aea train``; ``split``: the dataset an earlier seed loaded, else None (it is loaded under the
+    run's lock). Returns the dataset."""
     from aea.data.datasets import load_dataset
-    from aea.train import claim_run_dir, given_gpu, train
+    from aea.train import claim_run_dir, given_gpu, train, training_device
 
     out = paths["out"]
+    device = training_device(cfg, args.gpus)
     unused = given_gpu(args.gpus) if device.type == "cpu" else None
     log.info("device: %s%s", device, f" (device={cfg.device}; the GPU given, {unused}, is not used)" if unused else "")
     if paths["write_baseline1"]:  # resolved only then: a run's own overrides need not make a valid Baseline 1
