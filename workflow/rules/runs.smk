@@ -83,6 +83,9 @@ if READ_OFF:
             config_hash=lambda w: [run_config_hash(of_run(w, run)) for run in ("aea", "baseline1")],
             wait=lock_wait,
         threads: TRAIN_THREADS
+        # first: Baselines 3/4, REDA and AOS wait for its Baseline 1; the jobs that need nothing (Baseline 2) fill
+        # the cores meanwhile, so a grouped job of 10 seeds does not run alone at the end
+        priority: 1
         resources:
             gpu=GPUS,
         conda:
