@@ -84,7 +84,7 @@ if READ_OFF:
             wait=lock_wait,
         threads: TRAIN_THREADS
         # first: Baselines 3/4, REDA and AOS wait for its Baseline 1; the jobs that need nothing (Baseline 2) fill
-        # the cores meanwhile, so a grouped job of 10 seeds does not run alone at the end
+        # the cores meanwhile, so a grouped job of all seeds does not run alone at the end
         priority: 1
         resources:
             gpu=GPUS,
