@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ import torch
 if "TRITON_INTERPRET" not in os.environ and not torch.cuda.is_available():
     os.environ["TRITON_INTERPRET"] = "1"
 
-from aea.data.datasets import load_dataset  # noqa: E402  (after the Triton mode is chosen)
+from aea.data.datasets import MARKET_DIR, load_dataset  # noqa: E402  (after the Triton mode is chosen)
 from aea.data.synthetic import make_synthetic  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -40,3 +41,11 @@ def tiny_root(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_market(tiny_root):
     return load_dataset("market1501", tiny_root)
+
+
+@pytest.fixture
+def market_copy(tmp_path: Path, tiny_root: Path) -> Path:
+    """A data root holding a fresh copy of the tiny generated Market-1501, without its split cache: one to damage."""
+    root = tmp_path / "data"
+    shutil.copytree(tiny_root / MARKET_DIR, root / MARKET_DIR, ignore=shutil.ignore_patterns("aea_split*.json"))
+    return root

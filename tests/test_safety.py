@@ -172,15 +172,7 @@ def test_workflow_config_with_a_key_given_twice_is_refused(tmp_path):
 
 # ----------------------------------------------------------------------------- images: unusual modes, links, folders
 
-MARKET = "Market-1501-v15.09.15"
-
-
-@pytest.fixture
-def market_copy(tmp_path: Path, tiny_root: Path) -> Path:
-    """A data root holding a fresh copy of the tiny generated Market-1501, without its split cache."""
-    root = tmp_path / "data"
-    shutil.copytree(tiny_root / MARKET, root / MARKET, ignore=shutil.ignore_patterns("aea_split*.json"))
-    return root
+from aea.data.datasets import MARKET_DIR as MARKET  # noqa: E402
 
 
 def first_query(root: Path) -> Path:

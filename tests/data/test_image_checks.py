@@ -5,7 +5,6 @@ the advice for a broken image leads to a run that can still be evaluated."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -13,8 +12,7 @@ from PIL import Image
 
 from aea.cli import main
 from aea.data import datasets as D
-
-MARKET = "Market-1501-v15.09.15"
+from aea.data.datasets import MARKET_DIR as MARKET
 
 
 def one_line_error(capsys, argv: list[str]) -> str:
@@ -22,14 +20,6 @@ def one_line_error(capsys, argv: list[str]) -> str:
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("aea: error: ") and "Traceback" not in err[0], err
     return err[0]
-
-
-@pytest.fixture
-def market_copy(tmp_path: Path, tiny_root: Path) -> Path:
-    """A data root holding a fresh copy of the tiny generated Market-1501, without its split cache."""
-    root = tmp_path / "data"
-    shutil.copytree(tiny_root / MARKET, root / MARKET, ignore=shutil.ignore_patterns("aea_split*.json"))
-    return root
 
 
 def truncate(path: Path) -> None:
