@@ -22,6 +22,7 @@ import aea.train as T
 from aea import tables
 from aea.cli import main
 from aea.config import run_name
+from aea.data.datasets import MARKET_DIR as MARKET
 from aea.io import restore_file_set
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -172,7 +173,6 @@ def test_workflow_config_with_a_key_given_twice_is_refused(tmp_path):
 
 # ----------------------------------------------------------------------------- images: unusual modes, links, folders
 
-from aea.data.datasets import MARKET_DIR as MARKET  # noqa: E402
 
 
 def first_query(root: Path) -> Path:
