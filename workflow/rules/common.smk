@@ -161,7 +161,8 @@ def run_config_hash(wildcards):
     """Hashes of the job's runs' fully resolved configs (profile values included), those `aea train` resolves: a
     param of the job, so Snakemake reruns a run whose config an edit changed, and only such runs."""
     method, overrides = parse_run_name(wildcards.run)
-    return [resolve(PROFILE, wildcards.dataset, method, overrides, seed).hash() for seed in job_seeds(wildcards)]
+    hashes = [resolve(PROFILE, wildcards.dataset, method, overrides, seed).hash() for seed in job_seeds(wildcards)]
+    return hashes if PROFILE.group_seeds else hashes[0]  # one job, one seed: the param as it always was
 
 
 def table_inputs(name):
