@@ -106,11 +106,6 @@ class Interval:
         the observed difference is 0, the spread unknown, or more than ``MAX_SEEDS`` would be needed."""
         return seeds_needed(self.diff, self.sd, self.level)
 
-    def text(self, digits: int = 1) -> str:
-        if math.isnan(self.low):
-            return f"{self.diff:+.{digits}f} [no interval] (n={self.n_seeds})"
-        return f"{self.diff:+.{digits}f} [{self.low:+.{digits}f}, {self.high:+.{digits}f}] (n={self.n_seeds})"
-
 
 def seed_means(per_seed: Sequence[np.ndarray]) -> np.ndarray:
     """Each seed's mean paired difference; refuses no seeds, empty seeds and non-finite values."""
