@@ -28,6 +28,11 @@ from aea.seeding import derive_seed, seed_everything
 DECODED_CACHE_BYTES = 256 * 2**20
 
 
+def fits_decoded_cache(images: int, height: int, width: int) -> bool:
+    """Whether a set of ``images`` decoded at height x width (uint8) is small enough for the process to keep."""
+    return images * 3 * height * width <= DECODED_CACHE_BYTES
+
+
 def preload_pixels(records: Sequence[Record], height: int, width: int) -> torch.Tensor:
     """(N, 3, height, width) uint8: every record decoded and resized once (``cache_images``), 1 byte per pixel and
     channel (Market-1501's 12,936 training images at 256x128: 1.27 GB). Drawing a batch from it is one gather and
@@ -36,7 +41,7 @@ def preload_pixels(records: Sequence[Record], height: int, width: int) -> torch.
     cores (docs/gpu.md, tests/benchmarks/test_loader_speed.py). Sets up to ``DECODED_CACHE_BYTES`` are kept for
     the process's next call: the returned tensor is shared, never modify it."""
     paths = tuple(str(r.path) for r in records)
-    if len(paths) * 3 * height * width > DECODED_CACHE_BYTES:
+    if not fits_decoded_cache(len(paths), height, width):
         return _decode(paths, height, width)
     try:  # a file rewritten in place is decoded again
         stamps = tuple((p.st_mtime_ns, p.st_size) for p in map(os.stat, paths))
@@ -187,7 +192,7 @@ def build_test_loader(records: Sequence[Record], *, height: int, width: int, bat
                       num_workers: int = 0) -> Iterable[dict[str, torch.Tensor]]:
     """All ``records`` in order, resized and normalised, ``batch_size`` at a time; a set small enough for the
     process's decoded-image cache (``preload_pixels``) is decoded once for every evaluation of the process."""
-    if len(records) * 3 * height * width <= DECODED_CACHE_BYTES:
+    if fits_decoded_cache(len(records), height, width):
         return _cached_test_batches(records, preload_pixels(records, height, width), batch_size)
     return DataLoader(
         _TestImages(records, height, width),
