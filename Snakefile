@@ -4,7 +4,7 @@
 #   snakemake --cores all                                     # default target `all`: every table and figure
 #   snakemake --cores all --config profile=tiny               # another profile: results/profiles/tiny/...
 #   snakemake --report results/report.html                    # one HTML page: tables, diffs, claims, figures
-#   snakemake --workflow-profile workflow/profiles/slurm      # paper profile on a SLURM cluster
+#   snakemake --workflow-profile workflow/slurm      # paper profile on a SLURM cluster
 #
 # Settings: workflow/config/config.yaml (`--config key=value`), checked against
 # workflow/schemas/config.schema.yaml before anything runs. Runs live in

@@ -1,5 +1,5 @@
 """The workflow on a real SLURM cluster: a single node on loopback (workflow/scripts/slurm-local.sh), the shipped
-profile (workflow/profiles/slurm) with README's overrides for a CPU-only cluster.
+SLURM settings (a Snakemake workflow profile, workflow/slurm) with README's overrides for a CPU-only cluster.
 
 The cluster tests carry the `slurm` marker and are left out of the default `pytest` run: they need root (the
 script installs Debian's SLURM packages when missing and starts the daemons). CI runs them after the main suite:
@@ -32,8 +32,8 @@ SNAKEMAKE = shutil.which("snakemake") or str(Path(sys.executable).parent / "snak
 TABLE2 = "results/profiles/tiny/table2.csv"  # the tiny profile is not the default: its tables go here
 RUNS = "results/runs/tiny"
 LOCAL = ["--cores", "2", "--config", "profile=tiny", "train_threads=1"]
-# README's command for a CPU-only cluster: the shipped profile, then what a CPU-only node needs.
-ON_SLURM = ["--workflow-profile", "workflow/profiles/slurm", "--config", "profile=tiny", "train_threads=1",
+# README's command for a CPU-only cluster: the shipped SLURM settings, then what a CPU-only node needs.
+ON_SLURM = ["--workflow-profile", "workflow/slurm", "--config", "profile=tiny", "train_threads=1",
             "gpus_per_run=0", "--default-resources", "mem_mb=2000", "runtime=30",
             "--slurm-init-seconds-before-status-checks", "2"]
 # The training the scancel test kills: AEA (two networks, the longest epochs), whose job also writes the Baseline-1
@@ -112,10 +112,10 @@ def test_each_run_has_one_rule_as_a_cluster_job_sees_it(tmp_path):
 
 
 # The rules that use neither torch nor a GPU (LIGHT_JOB in workflow/rules/slurm_head.smk); every other rule takes the
-# profile's default-resources, which are a training's.
+# SLURM settings' default-resources, which are a training's.
 LIGHT_RULES = {"synthetic_dataset", "check_dataset", "interpretations", "table_page", "all_tables", "mechanism_data",
                "mechanism_table", *(f"table_{name}" for name in TABLES)}
-PROFILE = REPO / "workflow/profiles/slurm/config.yaml"
+PROFILE = REPO / "workflow/slurm/config.yaml"
 
 
 def dry_run_jobs(clone: Path, args: list[str]) -> list[dict]:
@@ -138,7 +138,7 @@ def dry_run_jobs(clone: Path, args: list[str]) -> list[dict]:
 
 
 def test_every_job_gets_the_site_settings_and_every_torch_job_a_trainings_resources(tmp_path):
-    """The SLURM profile's resources, as a dry run of every rule shows them, with the site settings edited once (as
+    """The SLURM settings' resources, as a dry run of every rule shows them, with the site settings edited once (as
     a user would, in default-resources): partition and account reach every job; each rule that runs torch (the
     trainings, the mechanism trainings and evaluations, attention maps; any rule not declared light) gets a
     training's memory, time, GPU and threads, and its command uses the threads the job asks SLURM for."""

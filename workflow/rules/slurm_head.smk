@@ -1,5 +1,5 @@
 # The SLURM side of the workflow: the light rules' resources and the lock wait of the trainings (below), and how the
-# Snakemake head of a SLURM run (workflow/profiles/slurm, docs/slurm.md) copes with what lasts days: the SLURM plugin
+# Snakemake head of a SLURM run (workflow/slurm, docs/slurm.md) copes with what lasts days: the SLURM plugin
 # (snakemake-executor-plugin-slurm, pinned in pyproject.toml's `slurm` extra) is adjusted here, in the head's own
 # process, where it falls short. Nothing here runs unless that plugin is installed; a job on a node
 # (executor slurm-jobstep) never calls what is patched.
@@ -26,7 +26,7 @@ import time
 from snakemake.logging import logger
 
 # The resources of the rules that use neither torch nor a GPU (data generation and checks, tables, pages): every
-# other rule, a rule added later included, takes the profile's default-resources, which are a training's.
+# other rule, a rule added later included, takes the SLURM settings' default-resources, which are a training's.
 LIGHT_JOB = {"mem_mb": 2000, "runtime": 30}
 SUBMIT_RETRY_SECONDS = 10
 

@@ -12,7 +12,7 @@
 # environment, so the `srun` inside a job finds the configuration only at the default path (as on a real
 # cluster). `up` refuses to replace a slurm.conf it did not write; `down` removes the link.
 # The package scripts cannot start services in a container, so the daemons are started directly. No accounting
-# database: sacct does not work here, so Snakemake must poll with squeue (the profile says so).
+# database: sacct does not work here, so Snakemake must poll with squeue (the SLURM settings, workflow/slurm, say so).
 set -euo pipefail
 
 STATE=${AEA_SLURM_DIR:-/tmp/aea-slurm}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # This workflow's SLURM jobs as a person reads them (docs/slurm.md). The plugin names every job after its head's run
 # (a UUID, new at each start of the head); the rule and wildcards sit in the job's comment, and its log in
-# .snakemake/slurm_logs/rule_<rule>/<wildcards>/<job id>.log (kept: the profile keeps successful jobs' logs).
+# .snakemake/slurm_logs/rule_<rule>/<wildcards>/<job id>.log (kept: the SLURM settings keep successful jobs' logs).
 #
 #   workflow/scripts/slurm-status.sh           # your jobs SLURM still knows: id, state, time used/limit, rule,
 #                                              # wildcards (dataset, run name, seed), log
