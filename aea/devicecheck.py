@@ -121,7 +121,7 @@ def machine_tags(device, form: str) -> dict[str, str]:
             driver = ""
     else:
         name = cpu_model()
-    return dict(date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    return dict(date=datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
                 device=device_slug(name, device.type), device_name=name, kind=device.type, driver=driver,
                 cuda=torch.version.cuda or "", torch=torch.__version__, triton=triton_version,
                 commit=git_commit(Path.cwd()), threads=str(torch.get_num_threads()), form=form)
