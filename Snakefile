@@ -33,7 +33,7 @@ validate(config, "workflow/schemas/config.schema.yaml")
 
 PROFILE_ARG = config["profile"]  # a profile name or a YAML path
 PROFILE = load_profile(PROFILE_ARG)
-RUNS = f"results/runs/{PROFILE.name}"
+RUNS = profile_runs(PROFILE.name)
 DEFAULT_PROFILE = read_yaml(CONFIG_FILE)["profile"]
 OUT = results_dir(PROFILE.name, DEFAULT_PROFILE)  # tables: results/ (default profile) or results/profiles/<name>/
 

@@ -20,10 +20,21 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from aea.config import DATASETS, METHODS, Profile, RunConfig, data_root, load_profile, parse_overrides, resolve
+from aea.config import DATASETS, Profile, RunConfig, data_root, load_profile, parse_overrides, resolve
 from aea.errors import AEAError
 from aea.io import write_json
-from aea.methods import COMPLEMENTARY_KEYS, get_method
+from aea.methods import METHODS
+from aea.runs import (
+    CONFIG_FILE,
+    DATA_FILE,
+    HISTORY_FILE,
+    LOCK_FILE,
+    METRICS_FILE,
+    baseline1_overrides,
+    is_run_file,
+    run_config,
+    run_inputs,
+)
 
 if TYPE_CHECKING:
     from aea.data.datasets import Split
@@ -162,22 +173,17 @@ def cmd_train(args: argparse.Namespace) -> None:
             split = train_seed(args, profile, cfg, overrides, paths, split)
 
 
-TRAIN_LOG = "train.log"  # every attempt at a run, in its folder (the workflow's job log is another file)
-
-
 @contextmanager
 def run_history(run_dir: Path) -> Iterator[None]:
     """Append this attempt's log to ``run_dir``/train.log, under a header naming the host and SLURM job: one file
     holds every attempt at the run (a retry, or the job of a rerun after a lost head), each kept whole, and why an
     attempt ended on an error. The header and that last line go to the file only (the console's error stays one
     line); a folder holding what aea did not write gets nothing (aea refuses it untouched)."""
-    from aea.train import is_run_file
-
     if run_dir.is_dir() and any(e.is_dir() or not is_run_file(e.name) for e in run_dir.iterdir()):
         yield
         return
     run_dir.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(run_dir / TRAIN_LOG, mode="a")
+    handler = logging.FileHandler(run_dir / HISTORY_FILE, mode="a")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
 
     def write(level: int, message: str, *args) -> None:
@@ -202,16 +208,18 @@ def train_seed(args: argparse.Namespace, profile: Profile, cfg: RunConfig, overr
     """One seed of ``aea train``; ``split``: the dataset an earlier seed loaded, else None (it is loaded under the
     run's lock). Returns the dataset."""
     from aea.data.datasets import load_dataset
-    from aea.train import claim_run_dir, given_gpu, train, training_device
+    from aea.device import given_gpu, training_device
+    from aea.runs import claim_run_dir
+    from aea.train import train
 
     out = paths["out"]
     device = training_device(cfg, args.gpus)
     unused = given_gpu(args.gpus) if device.type == "cpu" else None
     log.info("device: %s%s", device, f" (device={cfg.device}; the GPU given, {unused}, is not used)" if unused else "")
     if paths["write_baseline1"]:  # resolved only then: a run's own overrides need not make a valid Baseline 1
-        b1_overrides = {k: v for k, v in overrides.items() if k not in COMPLEMENTARY_KEYS}
+        b1_overrides = baseline1_overrides(overrides)
         b1_cfg = resolve(profile, args.dataset, "baseline1", b1_overrides, cfg.seed)
-        if get_method("baseline1").read_off(b1_cfg.triplet_mode, b1_cfg.share_basic) != cfg.method:
+        if run_inputs(b1_cfg, b1_overrides).get("basic_of", ("",))[0] != cfg.method:
             raise AEAError(f"--write-baseline1: Baseline 1 is not the basic network of a {cfg.method} run with "
                            f"triplet_mode={b1_cfg.triplet_mode}, share_basic={b1_cfg.share_basic}; train it on its own")
     with claim_run_dir(out, wait=args.wait_lock):
@@ -238,10 +246,9 @@ def discard_changed_run(cfg: RunConfig, data_signature: str, out_dir: Path) -> N
     (``data.json``), so the run starts afresh instead of being refused (the workflow passes it: an edited
     profile value or regenerated data reruns the run).
 
-    Only the files aea writes there are deleted (``aea.train.RUN_FILES``), except ``*.log`` (the workflow's log of
+    Only the files aea writes there are deleted (``aea.runs.RUN_FILES``), except ``*.log`` (the workflow's log of
     this very job is open in there) and the lock file; a folder holding anything else is refused untouched."""
     from aea.io import read_json
-    from aea.train import CONFIG_FILE, DATA_FILE, LOCK_FILE, is_run_file
 
     if not (out_dir / CONFIG_FILE).is_file():
         return
@@ -273,7 +280,7 @@ def discard_changed_run(cfg: RunConfig, data_signature: str, out_dir: Path) -> N
 
 def evaluate_and_write(run_dir: Path, split, device: str, out: Path | None = None) -> None:
     """Evaluate the run on ``split``, metrics to ``out`` (default: the run's metrics.json)."""
-    from aea.evaluate import METRICS_FILE, evaluate_run
+    from aea.evaluate import evaluate_run
 
     metrics = {**evaluate_run(run_dir, split, device=device), "data_signature": split.signature}
     out = out or run_dir / METRICS_FILE
@@ -296,16 +303,6 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     root = Path(args.data_root) if args.data_root else data_root(cfg.data_root)
     split = load_dataset(cfg.dataset, root, check_counts=overrides.get("check_counts", cfg.check_counts))
     evaluate_and_write(Path(args.run), split, args.device or cfg.device, Path(args.out) if args.out else None)
-
-
-def run_config(run_dir: Path) -> RunConfig:
-    """The resolved config of the run in ``run_dir``."""
-    from aea.config import read_run_config
-    from aea.train import CONFIG_FILE
-
-    if not (run_dir / CONFIG_FILE).is_file():
-        raise AEAError(f"{run_dir} is not a run directory (no {CONFIG_FILE}); pass the --out of `aea train`")
-    return read_run_config(run_dir / CONFIG_FILE)
 
 
 def table_file_set(name: str, out_dir: str) -> AbstractContextManager[None]:

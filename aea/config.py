@@ -25,11 +25,10 @@ import yaml
 
 from aea.errors import AEAError
 from aea.io import DuplicateKeyError, read_yaml
+from aea.methods import check_method
 from aea.names import DATASETS, LAYERS
 from kernels import BACKENDS, EraseError, check_ratio
 
-METHODS = ("aea", "baseline1", "baseline2", "baseline3", "baseline4", "reda", "aos",
-           "noerase", "randbudget")  # the last two: controls of the mechanism experiment (docs/mechanism.md)
 # Readings of choices the paper leaves open (aea.methods and aea.models.aea say what each does).
 TRIPLET_MODES = ("per_network", "joint")
 PEER_FORMS = ("two_networks", "one_network")
@@ -333,11 +332,6 @@ def check_path_name(name: str, what: str, fix: str) -> str:
 def check_dataset(name: str) -> None:
     if name not in DATASETS:
         raise AEAError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
-
-
-def check_method(name: str) -> None:
-    if name not in METHODS:
-        raise AEAError(f"unknown method {name!r}; choose one of {', '.join(METHODS)}")
 
 
 def data_root(profile_root: str) -> Path:

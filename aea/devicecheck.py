@@ -280,15 +280,17 @@ def time_training(cfg, split, device, pixels, iters: int, warmup: int) -> tuple[
     device is synchronised between parts), peak memory. Returns (figures, model)."""
     import torch
 
+    from aea.device import device_clock, place
     from aea.methods import get_method
+    from aea.models.aea import build_networks
     from aea.seeding import derive_seed
-    from aea.train import build_networks, device_clock, make_optimizer, make_strategy, place, training_step
+    from aea.train import make_optimizer, run_erasing, training_step
 
     method = get_method(cfg.method, cfg.peer_form)
     torch.manual_seed(0)
     model = place(build_networks(cfg, split.num_train_pids, pretrained=cfg.pretrained), device)
     optimizer = make_optimizer(cfg, model)
-    strategy = make_strategy(cfg, method, split, None, None, device)
+    strategy = run_erasing(cfg, method, split, None, None, device)
     batches = endless_batches(split, cfg, pixels, device)
     use_amp = cfg.amp and device.type == "cuda"
     model.train()
@@ -375,13 +377,14 @@ def evaluation_speed(form: Form, device, split, data_root: Path, model) -> list[
     """Test features of every query and gallery image by the AEA networks, then ranking and both mAPs."""
     import torch
 
+    from aea.device import device_clock
     from aea.evaluate import extract_features, feature_fn, pids_cams
     from aea.metrics import evaluate_features
-    from aea.train import device_clock
 
     cfg = paper_config(form, "aea", data_root)
     if model is None:  # section c did not run: freshly initialised networks compute features as fast
-        from aea.train import build_networks, place
+        from aea.device import place
+        from aea.models.aea import build_networks
 
         model = place(build_networks(cfg, split.num_train_pids, pretrained=None), device)
     model.eval()
@@ -419,7 +422,7 @@ def loader_speed(split, cfg, device, images: int, num_workers: int | None = None
     import torch
 
     from aea.data.loaders import build_train_loader, preload_pixels
-    from aea.train import device_clock
+    from aea.device import device_clock
 
     def rate(pixels, workers: int) -> float:
         done, epoch, start = 0, 0, None

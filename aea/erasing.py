@@ -47,6 +47,7 @@ from tqdm import tqdm
 from aea.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from aea.errors import AEAError
 from aea.io import atomic_path
+from aea.methods import STRATEGIES, Strategy
 from kernels import EraseError, attention_erase, check_ratio
 from kernels.reference import (
     Fill,
@@ -534,24 +535,14 @@ def adversarial_occlusion_masks(
 
 # --------------------------------------------------------------------------- factory
 
-STRATEGIES: dict[str, type[Erasing]] = {
-    "salient": SalientErasing,
-    "gray": GrayErasing,
-    "static": StaticMaskErasing,
-    # Baseline 4 and AOS differ only in how their static masks were computed.
-    "static-salient": StaticMaskErasing,
-    "occlusion": StaticMaskErasing,
-    "random": RandomErasing,
-    "random-budget": BudgetRectangleErasing,
-    "identity": IdentityErasing,
-}
-
-
-def build_erasing(name: str, **kwargs: Any) -> Erasing:
-    """The strategy called ``name`` built from plain keyword arguments (see each class)."""
-    if name not in STRATEGIES:
-        raise AEAError(f"unknown erasing strategy {name!r}; choose one of {', '.join(STRATEGIES)}")
+def build_erasing(strategy: Strategy | str, **kwargs: Any) -> Erasing:
+    """The strategy (an ``aea.methods.STRATEGIES`` entry, or its name) built from plain keyword arguments (see
+    each class; ``Strategy.kwargs`` reads them from a run's config)."""
+    if isinstance(strategy, str):
+        if strategy not in STRATEGIES:
+            raise AEAError(f"unknown erasing strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
+        strategy = STRATEGIES[strategy]
     try:
-        return STRATEGIES[name](**kwargs)
+        return globals()[strategy.erasing_class](**kwargs)
     except TypeError as exc:
-        raise AEAError(f"erasing strategy {name!r} got bad arguments {sorted(kwargs)}: {exc}") from exc
+        raise AEAError(f"erasing strategy {strategy.name!r} got bad arguments {sorted(kwargs)}: {exc}") from exc

@@ -24,14 +24,15 @@ from aea.config import TEST_FEATURE_NORMS, RunConfig
 from aea.data.bodyparts import part_label_path, parts_dir
 from aea.data.datasets import MARKER_NAME, Record, Split
 from aea.data.loaders import build_test_loader
+from aea.device import pick_device
 from aea.io import read_json
 from aea.machine import machine_record
 from aea.mechanism import LABELS, attention_share_per_part, mask_iou
 from aea.methods import get_method
 from aea.metrics import RankingResult, evaluate_features, evaluate_ranking
-from aea.models.aea import TwoNetworks, concat_features
+from aea.models.aea import TwoNetworks, basic_network, concat_features
 from aea.models.branch import ReIDNetwork
-from aea.train import METRICS_FILE, basic_network, load_run, pick_device  # noqa: F401  (METRICS_FILE: its name here)
+from aea.runs import load_run
 from kernels.reference import attention_map, resize_map, top_ratio_mask
 
 log = logging.getLogger(__name__)

@@ -25,14 +25,60 @@ that erasing as data augmentation, as their own papers use it).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
-from aea.config import METHODS, check_method
+from aea.errors import AEAError
 
 PEERS = ("reda", "aos")  # the methods whose ``peer_form`` is a choice
 # Config keys that only the complementary network or the test feature reads: a Baseline-1 run that differs from
 # a two-network run in these alone trains that run's basic network (per_network triplet).
 COMPLEMENTARY_KEYS = ("alpha1", "erase_ratio", "erase_layer", "erase_fill", "erase_backend", "warmup_epochs",
                       "triplet_mode", "peer_form", "test_feature_norm", "share_basic")
+# What an erasing strategy needs besides the batch's images:
+#   nothing          the images alone (its randomness comes from the step's generator)
+#   basic_attention  the basic network's activations at ``erase_layer`` in the same step (dynamic erasing)
+#   baseline1_masks  one mask per training image, computed once before training with a finished Baseline-1 run
+NEEDS = ("nothing", "basic_attention", "baseline1_masks")
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """An erasing strategy as the training loop sees it: the class of ``aea.erasing`` that erases, what it needs,
+    and the config keys its constructor reads. Torch-free, so the workflow can ask what a run needs."""
+
+    name: str
+    erasing_class: str  # a subclass of aea.erasing.Erasing
+    needs: str = "nothing"
+    reads: tuple[tuple[str, str], ...] = ()  # (constructor argument, RunConfig field)
+    masks: str | None = None  # baseline1_masks: which Baseline-1 computation ("salient" top-R % or "occlusion")
+
+    def __post_init__(self) -> None:
+        if self.needs not in NEEDS:
+            raise ValueError(f"strategy {self.name}: needs={self.needs!r} is not one of {NEEDS}")
+        if (self.needs == "baseline1_masks") != (self.masks is not None):
+            raise ValueError(f"strategy {self.name}: masks names the Baseline-1 computation of baseline1_masks only")
+
+    def kwargs(self, cfg: Any) -> dict[str, Any]:
+        """The constructor's arguments read from a run's config."""
+        return {argument: getattr(cfg, key) for argument, key in self.reads}
+
+
+_RATIO_FILL = (("ratio", "erase_ratio"), ("fill", "erase_fill"))
+#: Every erasing strategy a method can name (aea.erasing's module docstring says what each does).
+STRATEGIES: dict[str, Strategy] = {
+    s.name: s
+    for s in (
+        Strategy("salient", "SalientErasing", "basic_attention",
+                 (*_RATIO_FILL, ("backend", "erase_backend"), ("layer", "erase_layer"))),
+        Strategy("gray", "GrayErasing", reads=_RATIO_FILL),
+        # Baseline 4 and AOS: one class; what tells them apart is how their masks were computed
+        Strategy("static-salient", "StaticMaskErasing", "baseline1_masks", (("fill", "erase_fill"),), "salient"),
+        Strategy("occlusion", "StaticMaskErasing", "baseline1_masks", (("fill", "erase_fill"),), "occlusion"),
+        Strategy("random", "RandomErasing"),
+        Strategy("random-budget", "BudgetRectangleErasing", reads=_RATIO_FILL),
+        Strategy("identity", "IdentityErasing"),
+    )
+}
 
 
 @dataclass(frozen=True)
@@ -40,23 +86,25 @@ class Method:
     name: str
     title: str
     two_networks: bool
-    # erasing strategy feeding the complementary network: "salient" (dynamic, every iteration),
-    # "gray" (Baseline 3), "static-salient" (Baseline 4), "random" (REDA), "occlusion" (AOS),
-    # "random-budget" / "identity" (controls) or None
-    erasing: str | None
+    # the strategy feeding the complementary network (or, with ``augments``, the one network's batch); None: none
+    erasing: Strategy | None
     # features that enter the batch-hard triplet loss: "basic" (originals), "complementary" (erased) or "both"
     triplet_on: str
     # feature at test time: "basic" (2,560-d), "complementary" (2,560-d) or "concat" (5,120-d)
     test_feature: str
-    # a finished Baseline-1 run of the same dataset and seed is an input (static masks are computed with it)
-    needs_baseline1: bool = False
     # one network whose own batch is erased as data augmentation (peer_form=one_network)
     augments: bool = False
 
     @property
     def erasing_needs_basic_features(self) -> bool:
         """Dynamic salient erasing reads the basic network's activations of the same batch."""
-        return self.erasing == "salient"
+        return self.erasing is not None and self.erasing.needs == "basic_attention"
+
+    @property
+    def needs_baseline1(self) -> bool:
+        """A finished Baseline-1 run of the same dataset and seed is an input: its strategy's masks are computed
+        with it."""
+        return self.erasing is not None and self.erasing.needs == "baseline1_masks"
 
     def trains_baseline1(self, triplet_mode: str) -> bool:
         """Whether this method's basic network is trained exactly as Baseline 1's network (bit for bit on CPU
@@ -83,24 +131,34 @@ class Method:
         return None
 
 
+def _method(name: str, title: str, strategy: str | None, triplet_on: str = "both", test_feature: str = "concat",
+            two_networks: bool = True) -> Method:
+    return Method(name, title, two_networks, STRATEGIES[strategy] if strategy else None, triplet_on, test_feature)
+
+
+#: Every method: the paper's seven, then the controls (docs/mechanism.md): AEA's structure and losses with the
+#: complementary network fed the originals ("noerase", also a row of Tables 2 and 6), or AEA's pixel budget
+#: erased at a random place.
 REGISTRY: dict[str, Method] = {
     m.name: m
     for m in (
-        Method("aea", "AEA", True, "salient", "both", "concat"),
-        Method("baseline1", "Baseline 1", False, None, "basic", "basic"),
-        Method("baseline2", "Baseline 2", True, "salient", "complementary", "complementary"),
-        Method("baseline3", "Baseline 3", True, "gray", "both", "concat"),
-        Method("baseline4", "Baseline 4", True, "static-salient", "both", "concat", needs_baseline1=True),
-        Method("reda", "REDA", True, "random", "both", "concat"),
-        Method("aos", "AOS", True, "occlusion", "both", "concat", needs_baseline1=True),
-        # controls of the mechanism experiment (docs/mechanism.md): AEA's structure and losses, the
-        # complementary network fed the originals, or AEA's pixel budget erased at a random place
-        Method("noerase", "Two networks, no erasing", True, "identity", "both", "concat"),
-        Method("randbudget", "Two networks, random erasing of AEA's budget", True, "random-budget", "both",
-               "concat"),
+        _method("aea", "AEA", "salient"),
+        _method("baseline1", "Baseline 1", None, "basic", "basic", two_networks=False),
+        _method("baseline2", "Baseline 2", "salient", "complementary", "complementary"),
+        _method("baseline3", "Baseline 3", "gray"),
+        _method("baseline4", "Baseline 4", "static-salient"),
+        _method("reda", "REDA", "random"),
+        _method("aos", "AOS", "occlusion"),
+        _method("noerase", "Two networks, no erasing", "identity"),
+        _method("randbudget", "Two networks, random erasing of AEA's budget", "random-budget"),
     )
 }
-assert tuple(REGISTRY) == METHODS
+METHODS = tuple(REGISTRY)
+
+
+def check_method(name: str) -> None:
+    if name not in REGISTRY:
+        raise AEAError(f"unknown method {name!r}; choose one of {', '.join(REGISTRY)}")
 
 
 def get_method(name: str, peer_form: str = "two_networks") -> Method:

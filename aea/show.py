@@ -9,12 +9,13 @@ import torch
 
 from aea.data.datasets import Split
 from aea.data.loaders import build_test_loader
-from aea.erasing import EraseInput
+from aea.device import pick_device
+from aea.erasing import EraseInput, MaskBank, build_erasing
 from aea.errors import AEAError
 from aea.evaluate import extract_features, feature_fn, pids_cams
 from aea.methods import get_method
-from aea.models.aea import TwoNetworks
-from aea.train import basic_network, load_run, make_strategy, pick_device
+from aea.models.aea import TwoNetworks, basic_network
+from aea.runs import STATIC_MASKS_FILE, load_run
 from aea.viz import denormalize, plot_attention, plot_erasing, plot_rank_list
 from kernels.reference import attention_map, resize_map
 
@@ -52,7 +53,13 @@ def show_erasing(run_dir: Path, split: Split, out_png: Path, *, count: int = 8, 
         raise AEAError(f"method {cfg.method} erases nothing; show erasing of a two-network run "
                        "(aea, baseline2, baseline3, baseline4, reda, aos)")
     dev = next(model.parameters()).device
-    strategy = make_strategy(cfg, method, split, None, Path(run_dir), dev)
+    kwargs = method.erasing.kwargs(cfg)
+    if method.erasing.needs == "baseline1_masks":  # computed once by the run's training
+        masks = Path(run_dir) / STATIC_MASKS_FILE
+        if not masks.is_file():
+            raise AEAError(f"{masks} not found: the run's masks are written when it trains; train it first")
+        kwargs["masks"] = MaskBank.load(masks)
+    strategy = build_erasing(method.erasing, **kwargs)
     batch = first_batch(split.train, cfg, count)
     images = batch["images"].to(dev)
     tapped = basic_network(model).tap(images, cfg.erase_layer)

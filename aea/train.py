@@ -1,27 +1,14 @@
 """The one training loop behind every method (``aea train``).
 
-A run directory holds ``config.yaml`` (fully resolved), ``train_log.csv`` (one
-row per epoch), ``checkpoint.pt`` (rewritten atomically after every epoch) and,
-when finished, ``model.pt``.  A killed run started again with the same config
-resumes from its checkpoint and ends bit-identical (on CPU) to a run that was
-never interrupted, because every random draw is a pure function of
-(seed, epoch, iteration): the sampler, the augmentation, the erasing and the
-dropout are all re-seeded from those numbers.
-
-It also holds ``data.json`` (the data trained on; a resume on changed data is
-refused) and ``.train.lock`` (``aea train`` holds it: a second one on the same
-directory is refused).  A damaged ``checkpoint.pt`` is set aside as
-``checkpoint.pt.corrupt`` and the run restarts from epoch 1; temp files of
-writes a kill cut short are removed at the next start.
+A killed run started again with the same config resumes from its checkpoint and ends bit-identical (on CPU) to a
+run that was never interrupted, because every random draw is a pure function of (seed, epoch, iteration): the
+sampler, the augmentation, the erasing and the dropout are all re-seeded from those numbers. What the run's folder
+holds, and how it is locked, checkpointed and checked, is ``aea.runs``.
 """
 
 from __future__ import annotations
 
-import csv
-import fcntl
-import io
 import logging
-import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,136 +19,37 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from aea.config import RunConfig, config_from_dict, read_run_config
+from aea.config import RunConfig
 from aea.data.datasets import Split
 from aea.data.loaders import build_test_loader, build_train_loader, preload_pixels
-from aea.erasing import EraseInput, build_erasing
+from aea.device import available_memory, device_clock, pick_device, place
+from aea.erasing import EraseInput, Erasing, MaskBank, build_erasing
 from aea.errors import AEAError
-from aea.io import UnsafeFileError, atomic_path, load_tensors, read_json, write_json, write_text, write_yaml
 from aea.losses import batch_hard_triplet
-from aea.methods import COMPLEMENTARY_KEYS, Method, get_method
-from aea.models.aea import TwoNetworks
-from aea.models.branch import ReIDNetwork
+from aea.methods import Method, Strategy, get_method
+from aea.models.aea import TwoNetworks, basic_network, build_networks
 from aea.optim import SGD, Adam, Optimizer
+from aea.runs import (
+    CHECKPOINT_FILE,
+    LOG_COLUMNS,
+    LOG_FILE,
+    MODEL_FILE,
+    STATIC_MASKS_FILE,
+    check_run_data,
+    check_run_dir,
+    check_trains_alike,
+    load_run,
+    read_checkpoint,
+    read_log,
+    run_inputs,
+    save_atomic,
+    write_log,
+)
 from aea.seeding import derive_seed, seed_everything
 
 log = logging.getLogger(__name__)
 
-CONFIG_FILE = "config.yaml"
-LOG_FILE = "train_log.csv"
-CHECKPOINT_FILE = "checkpoint.pt"
-MODEL_FILE = "model.pt"
-STATIC_MASKS_FILE = "static_masks.npz"
-DATA_FILE = "data.json"  # the data the run trains on: dataset, root and listing signature
-LOCK_FILE = ".train.lock"  # held (flock) by the one `aea train` writing the directory
-LOCK_POLL_SECONDS = 2.0  # how often a waiting `aea train --wait-lock` tries the lock again
-METRICS_FILE = "metrics.json"  # written by `aea train --evaluate` / `aea evaluate` (aea.evaluate)
-# every file aea writes into a run directory (and `aea show`'s default pictures); *.log are the workflow's job logs
-RUN_FILES = (CONFIG_FILE, LOG_FILE, CHECKPOINT_FILE, CHECKPOINT_FILE + ".corrupt", MODEL_FILE, STATIC_MASKS_FILE,
-             DATA_FILE, LOCK_FILE, METRICS_FILE, "attention.png", "erasing.png", "ranks.png")
-CHECKPOINT_KEYS = ("model", "optimizer", "epoch", "log", "train_seconds")
-# settings that change no trained number (where data and logs go, how they are read and checked)
-NUMBER_NEUTRAL_KEYS = ("check_counts", "num_workers", "cache_images", "eval_batch_size", "checkpoint_every")
 AUGMENT_P = 0.5  # peer_form=one_network: share of a batch's images erased (REDA's published p)
-LOG_COLUMNS = (
-    "epoch", "lr", "joint", "iterations", "loss", "ce_basic", "ce_complementary", "triplet",
-    "accuracy_basic", "accuracy_complementary", "erased_fraction", "loss_basic", "triplet_basic",
-    "seconds", "erase_seconds",
-)
-
-
-def device_clock(device: torch.device) -> float:
-    """``time.perf_counter()`` once ``device`` has finished its queued work: CUDA kernels run asynchronously,
-    so a clock read right after a launch would time the launch, not the work."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return time.perf_counter()
-
-
-def pick_device(name: str) -> torch.device:
-    """``auto`` = CUDA when available, else CPU; an explicit CUDA request without CUDA is refused."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise AEAError(f"device={name} but no CUDA device is visible; use device=cpu or device=auto")
-    return device
-
-
-def given_gpu(gpus: int = 0) -> str | None:
-    """What says this process was given a GPU, if anything: the workflow's ``--gpus`` (its gpus_per_run), or
-    CUDA_VISIBLE_DEVICES naming devices (SLURM sets it to a job's GPUs)."""
-    if gpus > 0:
-        return f"--gpus {gpus}"
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES", "").strip()
-    if visible and visible not in ("-1", "NoDevFiles"):
-        return f"CUDA_VISIBLE_DEVICES={visible}"
-    return None
-
-
-def training_device(cfg: RunConfig, gpus: int = 0) -> torch.device:
-    """The device a run trains on. A process given a GPU (``given_gpu``) that CUDA cannot use is refused unless
-    the run says device=cpu: device=auto would quietly train on the CPU, for days on a paper run."""
-    given = given_gpu(gpus)
-    if given and cfg.device != "cpu" and not torch.cuda.is_available():
-        raise AEAError(f"this job was given a GPU ({given}) but CUDA is not usable here (torch {torch.__version__}, "
-                       f"built for CUDA {torch.version.cuda or 'none'}): fix the node's driver or torch, or train on "
-                       "the CPU on purpose with device=cpu")
-    return pick_device(cfg.device)
-
-
-def build_networks(cfg: RunConfig, num_classes: int, *, pretrained: str | None) -> TwoNetworks | ReIDNetwork:
-    """The method's network(s), freshly initialised (ImageNet weights from ``pretrained`` when given)."""
-    def one() -> ReIDNetwork:
-        return ReIDNetwork(
-            cfg.arch, num_classes, pretrained=pretrained, embed_dim=cfg.embed_dim,
-            num_parts=cfg.num_parts, dropout=cfg.dropout, base_width=cfg.base_width,
-        )
-
-    if get_method(cfg.method, cfg.peer_form).two_networks:
-        return TwoNetworks(one(), one())
-    return one()
-
-
-def place(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
-    """``model`` on ``device``; on the CPU in channels-last layout, where oneDNN's convolutions run 15-20% faster
-    at small sizes (measured at 64x32, width 16) and compute the same function."""
-    model = model.to(device)
-    return model.to(memory_format=torch.channels_last) if device.type == "cpu" else model
-
-
-def basic_network(model: TwoNetworks | ReIDNetwork) -> ReIDNetwork:
-    return model.basic if isinstance(model, TwoNetworks) else model
-
-
-def load_run(run_dir: Path, device: torch.device) -> tuple[RunConfig, TwoNetworks | ReIDNetwork, dict]:
-    """The config, trained model (eval mode) and record (``overrides``, ``train_seconds``) of a finished run."""
-    model_path = Path(run_dir) / MODEL_FILE
-    if not model_path.is_file():
-        raise AEAError(f"{model_path} not found: the run is not finished; "
-                       f"train it first with `aea train --out {run_dir}`")
-    retrain = f"delete it and rerun the run's `aea train` command (it rewrites {MODEL_FILE} from the last checkpoint)"
-    damaged = f"{model_path} is damaged: {retrain}"
-    try:
-        saved = load_tensors(model_path, map_location=device)
-    except UnsafeFileError:
-        raise AEAError(not_a_run_file(model_path, retrain)) from None
-    except Exception as e:  # truncated, overwritten or not a torch file: torch raises many types
-        raise AEAError(f"cannot read {model_path} ({type(e).__name__}); {damaged}") from None
-    try:
-        cfg = config_from_dict(saved["config"], model_path)
-        model = build_networks(cfg, saved["num_classes"], pretrained=None)
-        model.load_state_dict(saved["state_dict"])
-    except (KeyError, TypeError, RuntimeError) as e:
-        raise AEAError(f"{model_path} does not hold a whole run ({type(e).__name__}: {e}); {damaged}") from None
-    record = {"overrides": saved.get("overrides", {}), "train_seconds": saved.get("train_seconds", float("nan"))}
-    return cfg, place(model, device).eval(), record
-
-
-def not_a_run_file(path: Path, fix: str) -> str:
-    """The one-line refusal of a torch file that a weights-only load refuses (``aea.io.load_tensors``)."""
-    return (f"{path} is not a run file of this project: it holds Python objects besides tensors and plain values, "
-            f"which aea never loads (unpickling them could run code); if the run is yours, {fix}")
 
 
 def learning_rate(cfg: RunConfig, epoch: int) -> float:
@@ -198,57 +86,51 @@ class EpochStats:
         }
 
 
-def static_erasing(cfg: RunConfig, method: Method, split: Split, baseline1_dir: Path | None,
-                   out_dir: Path, device: torch.device):
-    """Erasing computed once before training (Baseline 4, AOS) with a finished Baseline-1 network."""
-    from aea.erasing import StaticMaskErasing, adversarial_occlusion_masks, static_salient_masks
+def static_masks(cfg: RunConfig, strategy: Strategy, split: Split, baseline1_dir: Path | None,
+                 device: torch.device) -> MaskBank:
+    """The masks of a ``baseline1_masks`` strategy (Baseline 4, AOS), computed once before training with the
+    finished Baseline-1 run in ``baseline1_dir``."""
+    from aea.erasing import adversarial_occlusion_masks, static_salient_masks
 
-    cached = out_dir / STATIC_MASKS_FILE
-    if cached.is_file():
-        return StaticMaskErasing.load(cached, fill=cfg.erase_fill)
     if baseline1_dir is None:
-        raise AEAError(f"method {method.name} needs a finished Baseline-1 run; pass --baseline1 DIR")
+        raise AEAError(f"method {cfg.method} needs a finished Baseline-1 run; pass --baseline1 DIR")
     b1_cfg, b1, _ = load_run(baseline1_dir, device)
     check_trains_alike(cfg, b1_cfg, baseline1_dir, "--baseline1", "baseline1")
     net = basic_network(b1)
     batches = as_device(build_test_loader(split.train, height=cfg.height, width=cfg.width,
                                           batch_size=cfg.eval_batch_size, num_workers=cfg.num_workers), device)
-    log.info("computing %s masks once with Baseline-1 network %s", method.erasing, baseline1_dir)
+    log.info("computing %s masks once with Baseline-1 network %s", strategy.name, baseline1_dir)
     with torch.no_grad():
-        if method.erasing == "static-salient":
-            masks = static_salient_masks(
-                lambda x: net.tap(x, cfg.erase_layer), batches,
-                cfg.erase_ratio, (cfg.height, cfg.width),
-            )
+        if strategy.masks == "salient":
+            return static_salient_masks(lambda x: net.tap(x, cfg.erase_layer), batches, cfg.erase_ratio,
+                                        (cfg.height, cfg.width))
+        return adversarial_occlusion_masks(
+            lambda x, pids: net(x, taps=()).logits.softmax(dim=1).gather(1, pids[:, None])[:, 0], batches)
+
+
+def run_erasing(cfg: RunConfig, method: Method, split: Split | None, baseline1_dir: Path | None, out_dir: Path | None,
+                device: torch.device) -> Erasing | None:
+    """The run's erasing strategy built from its registry entry (``aea.methods.STRATEGIES``): precomputed masks
+    are read from the run's ``static_masks.npz`` when there, else computed and saved there."""
+    strategy = method.erasing
+    if strategy is None:
+        return None
+    kwargs = strategy.kwargs(cfg)
+    if strategy.needs == "baseline1_masks":
+        cached = Path(out_dir) / STATIC_MASKS_FILE if out_dir is not None else None
+        if cached is not None and cached.is_file():
+            kwargs["masks"] = MaskBank.load(cached)
         else:
-            masks = adversarial_occlusion_masks(
-                lambda x, pids: net(x, taps=()).logits.softmax(dim=1).gather(1, pids[:, None])[:, 0], batches,
-            )
-    strategy = StaticMaskErasing(masks, fill=cfg.erase_fill)
-    strategy.save(cached)
-    return strategy
+            kwargs["masks"] = static_masks(cfg, strategy, split, baseline1_dir, device)
+            if cached is not None:
+                kwargs["masks"].save(cached)
+    return build_erasing(strategy, **kwargs)
 
 
 def as_device(batches, device: torch.device):
     """Move every tensor of each batch dict to ``device``."""
     for batch in batches:
         yield {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
-
-
-def make_strategy(cfg: RunConfig, method: Method, split: Split, baseline1_dir: Path | None,
-                  out_dir: Path, device: torch.device):
-    if method.erasing is None:
-        return None
-    if method.erasing in ("static-salient", "occlusion"):
-        return static_erasing(cfg, method, split, baseline1_dir, out_dir, device)
-    kwargs = {
-        "salient": dict(ratio=cfg.erase_ratio, fill=cfg.erase_fill, backend=cfg.erase_backend, layer=cfg.erase_layer),
-        "gray": dict(ratio=cfg.erase_ratio, fill=cfg.erase_fill),
-        "random": dict(),
-        "random-budget": dict(ratio=cfg.erase_ratio, fill=cfg.erase_fill),
-        "identity": dict(),
-    }[method.erasing]
-    return build_erasing(method.erasing, **kwargs)
 
 
 def _triplets(cfg: RunConfig, groups: list[tuple[torch.Tensor, torch.Tensor]]) -> list[torch.Tensor]:
@@ -325,7 +207,7 @@ def _augment(method: Method, strategy, batch: dict, generator: torch.Generator) 
     start = device_clock(images.device)
     erased, _ = strategy.erase(EraseInput(images, indices=batch["indices"], flipped=batch["flipped"],
                                           generator=generator))
-    if method.erasing != "random":
+    if method.erasing.name != "random":
         chosen = torch.rand(len(images), generator=generator, device=generator.device) < AUGMENT_P
         erased = torch.where(chosen.to(images.device)[:, None, None, None], erased, images)
     return erased, device_clock(images.device) - start
@@ -345,108 +227,6 @@ def check_runtime(cfg: RunConfig) -> None:
                        "use erase_backend=auto or erase_backend=reference")
 
 
-@contextmanager
-def claim_run_dir(out_dir: Path, wait: float = 0.0) -> Iterator[None]:
-    """Hold ``out_dir`` for one ``aea train``: a second process on the same directory is refused (``flock`` on
-    ``.train.lock``, released even when the holder is killed), and the temporary files of writes a killed run
-    cut short (``.checkpoint.pt.*.tmp``, see ``aea.io.atomic_path``) are removed. The lock file is removed when
-    the holder ends (no ``.train.lock`` is left in a folder aea refused), so a holder checks that the file it
-    locked is still the one at the path.
-
-    ``wait``: seconds to wait for a holder to end before refusing (another attempt of the same run, such as the
-    SLURM job of a lost Snakemake head: this attempt then finds the run finished, or resumes it)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    lock = out_dir / LOCK_FILE
-    deadline, told = time.monotonic() + wait, False
-    while True:
-        handle = open(lock, "a")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.close()
-            left = deadline - time.monotonic()
-            if left > 0:
-                if not told:
-                    log.info("another `aea train` is writing %s (it holds %s): waiting up to %.0f s for it to end",
-                             out_dir, lock, wait)
-                    told = True
-                time.sleep(min(LOCK_POLL_SECONDS, left))
-                continue
-            waited = f" (waited {wait:.0f} s)" if wait else ""
-            raise AEAError(f"another `aea train` is writing {out_dir} (it holds {lock}){waited}; "
-                           "wait for it to finish, or give this run another --out") from None
-        held = os.fstat(handle.fileno())
-        if lock.exists() and os.path.samestat(held, lock.stat()):
-            break
-        handle.close()  # the holder before us removed the file as it ended: lock the one at the path now
-    try:
-        for leftover in out_dir.iterdir():
-            if is_temp_of_run_file(leftover.name):
-                log.info("removing %s, left by an interrupted write", leftover)
-                leftover.unlink()
-        yield
-    finally:
-        lock.unlink(missing_ok=True)  # still held here: no other run can have locked this file
-        handle.close()
-
-
-def is_temp_of_run_file(name: str) -> bool:
-    """Whether ``name`` is the temporary file of an interrupted write of a run file (``aea.io.atomic_path``)."""
-    return any(name.startswith(f".{run_file}.") and name.endswith(".tmp") for run_file in RUN_FILES)
-
-
-def is_run_file(name: str) -> bool:
-    """Whether a run directory's entry ``name`` is one that aea (or the workflow's job log) writes there: the only
-    files ``--replace-changed`` deletes."""
-    return name in RUN_FILES or name.endswith(".log") or is_temp_of_run_file(name)
-
-
-def read_checkpoint(path: Path, device: torch.device) -> dict | None:
-    """The checkpoint at ``path``; None when there is none or it is damaged.
-
-    Checkpoints are written atomically, so a damaged one was damaged from outside (a copy cut short, a
-    disk error) and no earlier state survives it: it is set aside as ``checkpoint.pt.corrupt`` (kept for
-    inspection) and the run restarts from epoch 1, which ends in the same model as an unbroken run.
-    """
-    if not path.is_file():
-        return None
-    try:
-        state = load_tensors(path, map_location=device)  # weights only: a foreign object is refused, never run
-        if not isinstance(state, dict) or not set(CHECKPOINT_KEYS) <= set(state):
-            raise ValueError(f"not a checkpoint with {', '.join(CHECKPOINT_KEYS)}")
-    except Exception as e:  # truncated, overwritten or not a torch file: torch raises many types
-        aside = path.with_name(path.name + ".corrupt")
-        os.replace(path, aside)
-        what = ("not a run file of this project: it holds Python objects besides tensors, not loaded"
-                if isinstance(e, UnsafeFileError) else type(e).__name__)
-        log.warning("%s is damaged (%s); set aside as %s, training restarts from epoch 1", path, what, aside)
-        return None
-    return state
-
-
-def save_atomic(obj: dict, path: Path) -> None:
-    """``torch.save`` to ``path`` atomically, through a Python file: a full disk then raises OSError (ENOSPC)
-    naming ``path`` instead of torch's bare RuntimeError from its C++ writer."""
-    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-        try:
-            torch.save(obj, handle)
-        except RuntimeError as e:  # the zip writer's cleanup after a failed write can hide the OSError behind its own
-            if isinstance(e.__context__, OSError):
-                raise e.__context__ from None
-            raise
-
-
-def available_memory(device: torch.device) -> int | None:
-    """Bytes free on ``device`` now (the CPU: Linux's MemAvailable); None where it cannot be told."""
-    if device.type == "cuda":
-        return torch.cuda.mem_get_info(device)[0]
-    try:
-        lines = Path("/proc/meminfo").read_text().splitlines()
-        return next(int(line.split()[1]) * 1024 for line in lines if line.startswith("MemAvailable:"))
-    except (OSError, StopIteration, ValueError, IndexError):
-        return None
-
-
 def check_cache_fits(images: int, height: int, width: int, device: torch.device) -> None:
     """Refuse ``cache_images`` before it allocates, when its ``images`` x 3 x height x width bytes (uint8,
     ``aea.data.loaders.preload_pixels``, decoded on the CPU, then moved to ``device``) exceed the free memory."""
@@ -457,64 +237,6 @@ def check_cache_fits(images: int, height: int, width: int, device: torch.device)
             raise AEAError(f"cache_images=true would hold {images} training images at {height}x{width} in memory: "
                            f"{need / 2**30:.1f} GiB, more than the {free / 2**30:.1f} GiB free on {where.type}; set "
                            "cache_images=false (images are read from disk each epoch) or lower height / width")
-
-
-def check_run_data(split: Split, out_dir: Path) -> None:
-    """Record the data the run trains on in ``data.json`` (dataset, root, listing signature); refuse to resume
-    a run on data that changed since it started (regenerated, re-extracted, edited)."""
-    record = {"dataset": split.name, "root": split.root, "signature": split.signature}
-    path = out_dir / DATA_FILE
-    if path.is_file():
-        try:
-            before = read_json(path).get("signature")
-        except (OSError, ValueError, AttributeError):
-            before = None
-        if before != split.signature:
-            raise AEAError(f"{out_dir} was trained on other data (signature {before} in {path}, now "
-                           f"{split.signature} for {split.root}); delete {out_dir} (or pass --replace-changed) "
-                           "to train it afresh on this data")
-    else:
-        write_json(path, record)
-
-
-def check_run_dir(cfg: RunConfig, out_dir: Path) -> None:
-    """Refuse to mix two configs in one run directory; write config.yaml on first use."""
-    config_path = out_dir / CONFIG_FILE
-    if config_path.is_file():
-        existing = read_run_config(config_path)
-        if existing != cfg:
-            diff = {k: (v, cfg.to_dict()[k]) for k, v in existing.to_dict().items() if cfg.to_dict()[k] != v}
-            raise AEAError(
-                f"{out_dir} holds a run with another config (was -> now: {diff}); use a new --out or delete {out_dir}"
-            )
-    else:
-        write_yaml(config_path, cfg.to_dict())
-
-
-def write_log(path: Path, rows: list[dict]) -> None:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=LOG_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    write_text(path, buffer.getvalue())
-
-
-def check_trains_alike(cfg: RunConfig, other: RunConfig, other_dir: Path, flag: str, method: str) -> None:
-    """Refuse ``other`` unless it is a ``method`` run that trains ``cfg``'s basic network as ``cfg`` would: every
-    config value but the method, ``aea.methods.COMPLEMENTARY_KEYS`` and settings that change no number agrees."""
-    ignored = {"method", "profile", *COMPLEMENTARY_KEYS, *NUMBER_NEUTRAL_KEYS}
-    ours, theirs = cfg.to_dict(), other.to_dict()
-    differ = sorted(k for k in ours if k not in ignored and ours[k] != theirs[k])
-    if other.method != method or differ:
-        raise AEAError(f"{flag} {other_dir} is a {other.method} run"
-                       + (f" that differs in {', '.join(f'{k}={theirs[k]}' for k in differ)}" if differ else "")
-                       + f"; pass the {method} run of {cfg.dataset}, seed {cfg.seed}"
-                       + (", with " + ", ".join(f"{k}={ours[k]}" for k in differ) if differ else ""))
-
-
-def read_log(run_dir: Path) -> list[dict]:
-    with open(Path(run_dir) / LOG_FILE, newline="") as f:
-        return list(csv.DictReader(f))
 
 
 def take_baseline1_basic(cfg: RunConfig, model: TwoNetworks, baseline1_dir: Path | None,
@@ -542,13 +264,13 @@ def with_basic_terms(row: dict, basic_row: dict) -> dict:
             "triplet": basic["triplet_basic"] + row["triplet"]}
 
 
-def read_off_basic(cfg: RunConfig, source_dir: Path, out_dir: Path, device: torch.device,
+def read_off_basic(cfg: RunConfig, source_method: str, source_dir: Path, out_dir: Path, device: torch.device,
                    overrides: dict | None) -> Path:
-    """Write the run ``cfg`` (Baseline 1) as the basic network of the finished run in ``source_dir`` that
-    trained it (``Method.read_off``): its weights, and its log's basic terms as Baseline 1 logs them."""
+    """Write the run ``cfg`` (Baseline 1) as the basic network of the finished ``source_method`` run in
+    ``source_dir`` that trained it (``aea.runs.run_inputs``' ``basic_of``): its weights, and its log's basic terms
+    as Baseline 1 logs them."""
     source_cfg, source, record = load_run(source_dir, device)
-    check_trains_alike(cfg, source_cfg, source_dir, "--basic-of", get_method(cfg.method).read_off(
-        cfg.triplet_mode, cfg.share_basic))
+    check_trains_alike(cfg, source_cfg, source_dir, "--basic-of", source_method)
     rows = []
     for row in read_log(source_dir):
         epoch = int(row["epoch"])
@@ -589,10 +311,11 @@ def train(cfg: RunConfig, split: Split, out_dir: Path, *, overrides: dict | None
     method = get_method(cfg.method, cfg.peer_form)
     device = pick_device(cfg.device)
     if basic_of is not None:
-        if method.read_off(cfg.triplet_mode, cfg.share_basic) is None:
+        source = run_inputs(cfg, overrides or {}).get("basic_of")
+        if source is None:
             raise AEAError(f"--basic-of: a {cfg.method} run with triplet_mode={cfg.triplet_mode}, share_basic="
                            f"{cfg.share_basic} is trained, not read off another run; drop --basic-of")
-        return read_off_basic(cfg, basic_of, out_dir, device, overrides)
+        return read_off_basic(cfg, source[0], basic_of, out_dir, device, overrides)
     seed_everything(cfg.seed)
     model = place(build_networks(cfg, split.num_train_pids, pretrained=cfg.pretrained), device)
     shared = method.basic_from_baseline1(cfg.triplet_mode, cfg.share_basic)
@@ -609,7 +332,7 @@ def train(cfg: RunConfig, split: Split, out_dir: Path, *, overrides: dict | None
         optimizer.load_state_dict(state["optimizer"])
         rows, start_epoch, seconds_before = state["log"], state["epoch"] + 1, state["train_seconds"]
         log.info("resuming %s from epoch %d", out_dir, start_epoch)
-    strategy = make_strategy(cfg, method, split, baseline1_dir, out_dir, device)
+    strategy = run_erasing(cfg, method, split, baseline1_dir, out_dir, device)
     use_amp = cfg.amp and device.type == "cuda"
     started = time.perf_counter()
     # cache_images: uint8 pixels on the training device, each batch augmented there (aea.data.loaders)

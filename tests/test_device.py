@@ -14,10 +14,12 @@ import torch
 
 from aea.config import load_profile, resolve
 from aea.data.loaders import build_train_loader, preload_pixels
+from aea.device import place
 from aea.erasing import EraseInput, SalientErasing
 from aea.methods import get_method
 from aea.metrics import evaluate_features, evaluate_ranking_loop, pairwise_euclidean
-from aea.train import build_networks, place, training_step
+from aea.models.aea import build_networks
+from aea.train import training_step
 from kernels import triton_usable
 
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")

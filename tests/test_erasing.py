@@ -123,7 +123,7 @@ def test_static_masks_looked_up_by_index_and_flipped(tmp_path):
     assert bank.bits.shape == (4, 2) and bank.bits.dtype == np.uint8  # ceil(15 / 8) = 2 bytes
     path = tmp_path / "masks.npz"
     bank.save(path)
-    strategy = build_erasing("static", masks=path, fill=(7.0, 8.0, 9.0))
+    strategy = build_erasing("static-salient", masks=path, fill=(7.0, 8.0, 9.0))
     images = torch.randn(3, 3, 5, 3)
     batch = EraseInput(images, indices=torch.tensor([2, 0, 3]), flipped=torch.tensor([False, True, False]))
     erased, mask = strategy.erase(batch)

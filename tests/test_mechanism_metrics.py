@@ -14,10 +14,11 @@ from aea.cli import main
 from aea.config import load_profile, resolve
 from aea.data.bodyparts import make_mechanism, part_label_path
 from aea.data.datasets import Record, Split, load_dataset
-from aea.evaluate import METRICS_FILE, chance_map, evaluate_run, mechanism_metrics
+from aea.evaluate import chance_map, evaluate_run, mechanism_metrics
 from aea.io import read_json
 from aea.mechanism import LABELS
 from aea.models.aea import TwoNetworks
+from aea.runs import METRICS_FILE
 
 H, W = 64, 32
 LABEL = {name: i for i, name in enumerate(LABELS)}

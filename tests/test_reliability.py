@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
+import aea.runs as R
 import aea.train as T
 from aea.cli import main
 from aea.config import load_profile, resolve, run_name
@@ -54,7 +55,7 @@ def finished_run(tiny_root, tmp_path_factory) -> Path:
 
 
 def copy_run(run: Path, tmp_path: Path) -> Path:
-    return Path(shutil.copytree(run, tmp_path / "run", ignore=shutil.ignore_patterns(T.LOCK_FILE)))
+    return Path(shutil.copytree(run, tmp_path / "run", ignore=shutil.ignore_patterns(R.LOCK_FILE)))
 
 
 # ----------------------------------------------------------------------------- config values, before any work
@@ -140,7 +141,7 @@ def test_malformed_profile_is_one_line(capsys, tmp_path, text, fragment):
 ])
 def test_damaged_run_config_is_one_line(capsys, tmp_path, finished_run, data_env, text, fragment):
     run = copy_run(finished_run, tmp_path)
-    (run / T.CONFIG_FILE).write_text(text)
+    (run / R.CONFIG_FILE).write_text(text)
     for argv in (["evaluate", "--run", str(run)], train_argv(run)):
         message = one_line_error(capsys, argv)
         assert fragment in message and f"delete {run} and train the run again" in message
@@ -154,12 +155,12 @@ def test_damaged_checkpoint_is_set_aside_and_training_restarts(tiny_market, tmp_
     T.train(cfg, tiny_market, tmp_path / "straight")
     out = tmp_path / "damaged"
     T.train(cfg, tiny_market, out, stop_after_epoch=0)
-    checkpoint = out / T.CHECKPOINT_FILE
+    checkpoint = out / R.CHECKPOINT_FILE
     checkpoint.write_bytes(damage(checkpoint.read_bytes()))
     T.train(cfg, tiny_market, out)
     assert (out / "checkpoint.pt.corrupt").is_file() and "set aside as" in caplog.text
-    straight = torch.load(tmp_path / "straight" / T.MODEL_FILE, weights_only=False)["state_dict"]
-    restarted = torch.load(out / T.MODEL_FILE, weights_only=False)["state_dict"]
+    straight = torch.load(tmp_path / "straight" / R.MODEL_FILE, weights_only=False)["state_dict"]
+    restarted = torch.load(out / R.MODEL_FILE, weights_only=False)["state_dict"]
     assert all(torch.equal(straight[k], restarted[k]) for k in straight)  # restarted from epoch 1, same model
 
 
@@ -167,14 +168,14 @@ def test_damaged_checkpoint_is_set_aside_and_training_restarts(tiny_market, tmp_
 def test_damaged_model_says_delete_it_and_retrain_rewrites_it_from_the_checkpoint(capsys, tmp_path, finished_run,
                                                                                  data_env, content):
     run = copy_run(finished_run, tmp_path)
-    model = run / T.MODEL_FILE
+    model = run / R.MODEL_FILE
     model.write_bytes(model.read_bytes()[:1000] if content is None else content)
     message = one_line_error(capsys, ["evaluate", "--run", str(run)])
     assert f"{model}" in message and "delete it and rerun the run's `aea train` command" in message
-    log_before = (run / T.LOG_FILE).read_text()
+    log_before = (run / R.LOG_FILE).read_text()
     model.unlink()
     assert main(train_argv(run, "--evaluate")) == 0  # the final checkpoint holds the last epoch: no retraining
-    assert (run / T.LOG_FILE).read_text() == log_before and (run / "metrics.json").is_file()
+    assert (run / R.LOG_FILE).read_text() == log_before and (run / "metrics.json").is_file()
 
 
 class FullDisk(io.FileIO):
@@ -189,12 +190,12 @@ class FullDisk(io.FileIO):
 
 
 def test_full_disk_while_checkpointing_is_one_line_and_leaves_no_temp_file(capsys, tmp_path, data_env, monkeypatch):
-    monkeypatch.setattr(T, "open", lambda path, mode: FullDisk(path, mode), raising=False)
+    monkeypatch.setattr(R, "open", lambda path, mode: FullDisk(path, mode), raising=False)
     out = tmp_path / "run"
     message = one_line_error(capsys, train_argv(out))
-    assert f"{out / T.CHECKPOINT_FILE}: No space left on device; free disk space, then rerun the same command" \
+    assert f"{out / R.CHECKPOINT_FILE}: No space left on device; free disk space, then rerun the same command" \
         in message
-    assert not list(out.glob(".*.tmp")) and not (out / T.CHECKPOINT_FILE).exists()
+    assert not list(out.glob(".*.tmp")) and not (out / R.CHECKPOINT_FILE).exists()
 
 
 def test_read_only_out_dir_is_one_line(capsys, tmp_path, data_env, monkeypatch):
@@ -226,15 +227,15 @@ def test_leftover_temp_files_are_removed_at_the_next_start(tmp_path, data_env):
     for path in leftovers:
         path.write_bytes(b"\0" * 1000)
     assert main(train_argv(out)) == 0
-    assert not any(p.exists() for p in leftovers) and (out / T.MODEL_FILE).is_file()
+    assert not any(p.exists() for p in leftovers) and (out / R.MODEL_FILE).is_file()
 
 
 def test_second_train_on_one_out_dir_is_refused_while_the_first_holds_it(capsys, tmp_path, data_env):
     out = tmp_path / "run"
-    with T.claim_run_dir(out):  # as a running `aea train` holds it (flock: another open file description)
+    with R.claim_run_dir(out):  # as a running `aea train` holds it (flock: another open file description)
         message = one_line_error(capsys, train_argv(out))
         assert f"another `aea train` is writing {out}" in message and "another --out" in message
-        assert not (out / T.CONFIG_FILE).exists()
+        assert not (out / R.CONFIG_FILE).exists()
     assert main(train_argv(out)) == 0  # released when the holder ends
 
 
@@ -242,10 +243,10 @@ def test_lock_is_released_when_the_holder_dies(tmp_path):
     """flock is dropped with the holder's file descriptor, so a killed run never blocks its directory."""
     out = tmp_path / "run"
     out.mkdir()
-    handle = open(out / T.LOCK_FILE, "a")
+    handle = open(out / R.LOCK_FILE, "a")
     fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     handle.close()  # what the kernel does for a killed process
-    with T.claim_run_dir(out):
+    with R.claim_run_dir(out):
         pass
 
 
@@ -265,7 +266,7 @@ def test_run_records_its_data_and_refuses_to_resume_on_regenerated_data(capsys, 
     cfg = resolve(load_profile("tiny"), "market1501", "baseline1", {}, 0)
     out = tmp_path / "run"
     T.train(cfg, split, out, stop_after_epoch=0)
-    assert json.loads((out / T.DATA_FILE).read_text())["signature"] == split.signature
+    assert json.loads((out / R.DATA_FILE).read_text())["signature"] == split.signature
     image = next((root / "Market-1501-v15.09.15" / "bounding_box_train").iterdir())
     image.write_bytes(image.read_bytes())  # rewritten: another mtime, as a regeneration gives
     assert data_signature("market1501", root) != split.signature
@@ -273,7 +274,7 @@ def test_run_records_its_data_and_refuses_to_resume_on_regenerated_data(capsys, 
     assert "was trained on other data" in message and "--replace-changed" in message
     assert main(train_argv(out, "--replace-changed", "--evaluate")) == 0  # starts afresh on the new data
     new = data_signature("market1501", root)
-    assert json.loads((out / T.DATA_FILE).read_text())["signature"] == new
+    assert json.loads((out / R.DATA_FILE).read_text())["signature"] == new
     assert json.loads((out / "metrics.json").read_text())["data_signature"] == new
 
 
@@ -296,7 +297,7 @@ def test_write_baseline1_writes_aeas_basic_network_as_the_baseline1_run(capsys, 
     weights as the Baseline-1 run trained on its own (finished_run: same profile, seed 0), evaluated too."""
     aea_run, b1 = tmp_path / "aea", tmp_path / "b1"
     assert main(train_argv(aea_run, "--evaluate", "--write-baseline1", str(b1), method="aea")) == 0
-    written, trained = (torch.load(run / T.MODEL_FILE, weights_only=False) for run in (b1, finished_run))
+    written, trained = (torch.load(run / R.MODEL_FILE, weights_only=False) for run in (b1, finished_run))
     assert written["basic_from"] == str(aea_run) and written["config"] == trained["config"]
     assert all(torch.equal(written["state_dict"][k], v) for k, v in trained["state_dict"].items())
     assert json.loads((b1 / "metrics.json").read_text())["method"] == "baseline1"

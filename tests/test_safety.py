@@ -17,8 +17,8 @@ import pytest
 import torch
 from PIL import Image
 
+import aea.runs as runs
 import aea.tables.report
-import aea.train as T
 from aea import tables
 from aea.cli import main
 from aea.config import run_name
@@ -61,22 +61,22 @@ def plant_payload(path: Path, marker: Path) -> None:
 def test_payload_in_model_file_is_never_run(capsys, tmp_path, finished_run, data_env, argv):
     run = copy_run(finished_run, tmp_path)
     marker = tmp_path / "payload-ran"
-    plant_payload(run / T.MODEL_FILE, marker)
+    plant_payload(run / runs.MODEL_FILE, marker)
     message = one_line_error(capsys, argv(run, tmp_path))
     assert not marker.exists()
-    assert f"{run / T.MODEL_FILE} is not a run file of this project" in message
+    assert f"{run / runs.MODEL_FILE} is not a run file of this project" in message
     assert "delete it and rerun the run's `aea train` command" in message
 
 
 def test_payload_in_checkpoint_is_set_aside_unrun_and_training_restarts(tmp_path, data_env, caplog):
     out = tmp_path / "run"
     assert main(train_argv(out)) == 0
-    (out / T.MODEL_FILE).unlink()
+    (out / runs.MODEL_FILE).unlink()
     marker = tmp_path / "payload-ran"
-    plant_payload(out / T.CHECKPOINT_FILE, marker)
+    plant_payload(out / runs.CHECKPOINT_FILE, marker)
     assert main(train_argv(out)) == 0
     assert not marker.exists()
-    assert (out / "checkpoint.pt.corrupt").is_file() and (out / T.MODEL_FILE).is_file()
+    assert (out / "checkpoint.pt.corrupt").is_file() and (out / runs.MODEL_FILE).is_file()
     assert "not a run file of this project" in caplog.text and "training restarts from epoch 1" in caplog.text
 
 
@@ -90,7 +90,7 @@ def test_payload_in_pretrained_file_is_never_run(capsys, tmp_path, data_env):
 
 
 def test_real_run_files_load_weights_only(finished_run):
-    for name in (T.MODEL_FILE, T.CHECKPOINT_FILE):
+    for name in (runs.MODEL_FILE, runs.CHECKPOINT_FILE):
         assert isinstance(torch.load(finished_run / name, weights_only=True), dict)
 
 
@@ -127,10 +127,10 @@ def test_replace_changed_deletes_only_run_files(tmp_path, data_env):
     (out / "job.log").write_text("the workflow's log of this job\n")
     assert main(train_argv(out, "--replace-changed", "--evaluate")) == 0  # another config: started afresh
     assert (out / "job.log").read_text() == "the workflow's log of this job\n"
-    assert (out / "metrics.json").is_file() and not (out / T.LOCK_FILE).exists()
+    assert (out / "metrics.json").is_file() and not (out / runs.LOCK_FILE).exists()
     (out / "mine.txt").write_text("keep me\n")
     message_code = main(train_argv(out, "--replace-changed", "epochs=1"))
-    assert message_code == 2 and (out / "mine.txt").read_text() == "keep me\n" and (out / T.MODEL_FILE).is_file()
+    assert message_code == 2 and (out / "mine.txt").read_text() == "keep me\n" and (out / runs.MODEL_FILE).is_file()
 
 
 def test_only_temp_files_of_run_files_are_swept(tmp_path, data_env):
@@ -139,9 +139,9 @@ def test_only_temp_files_of_run_files_are_swept(tmp_path, data_env):
     ours, theirs = out / ".checkpoint.pt.k1ll3d.tmp", out / ".my-editor.swp.tmp"
     ours.write_bytes(b"\0")
     theirs.write_bytes(b"user's")
-    with T.claim_run_dir(out):
-        assert (out / T.LOCK_FILE).is_file()
-    assert not ours.exists() and theirs.read_bytes() == b"user's" and not (out / T.LOCK_FILE).exists()
+    with runs.claim_run_dir(out):
+        assert (out / runs.LOCK_FILE).is_file()
+    assert not ours.exists() and theirs.read_bytes() == b"user's" and not (out / runs.LOCK_FILE).exists()
 
 
 # ----------------------------------------------------------------------------- YAML: a key given twice
@@ -156,7 +156,7 @@ def test_profile_with_a_key_given_twice_is_refused(capsys, tmp_path):
 
 def test_nested_key_given_twice_in_a_run_config_is_refused(capsys, tmp_path, finished_run, data_env):
     run = copy_run(finished_run, tmp_path)
-    config = run / T.CONFIG_FILE
+    config = run / runs.CONFIG_FILE
     config.write_text(config.read_text() + "lr: 0.5\n")
     message = one_line_error(capsys, ["evaluate", "--run", str(run)])
     assert f"{config}: key 'lr' is given twice, at lines" in message and "train the run again" in message
@@ -363,7 +363,7 @@ def test_image_cache_larger_than_memory_is_refused_up_front(capsys, tmp_path, da
     message = one_line_error(capsys, train_argv(out, "height=65536", "width=32768", "cache_images=true"))
     assert "cache_images=true would hold" in message and "training images at 65536x32768" in message
     assert "set cache_images=false" in message
-    assert not (out / T.CONFIG_FILE).exists()
+    assert not (out / runs.CONFIG_FILE).exists()
     assert main(train_argv(out, "cache_images=false", "epochs=1", "warmup_epochs=0")) == 0  # the fix is taken
 
 

@@ -296,10 +296,10 @@ def test_a_second_attempt_waits_for_the_first_instead_of_failing(tmp_path):
     """`aea train --wait-lock`: another attempt of the same run (the job of a lost head) waits for the lock holder
     to end, up to the time given; without it, or past it, the refusal is immediate and names the holder."""
     from aea.errors import AEAError
-    from aea.train import claim_run_dir
+    from aea.runs import claim_run_dir
 
     holder = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom pathlib import Path\n"
-                               "from aea.train import claim_run_dir\nwith claim_run_dir(Path(sys.argv[1])):\n"
+                               "from aea.runs import claim_run_dir\nwith claim_run_dir(Path(sys.argv[1])):\n"
                                "    print('held', flush=True); time.sleep(3)", str(tmp_path)],
                               stdout=subprocess.PIPE, text=True)
     try:
@@ -387,7 +387,7 @@ def test_a_rerun_after_a_lost_head_waits_for_the_training_in_flight(runs, tmp_pa
     failing, and nothing is retried. train.log keeps both attempts, and the table equals the local run's. A tiny
     training lasts seconds, less than a rerun takes to start, so the test holds the run's lock until both jobs wait
     on it, as a long training would."""
-    from aea.train import claim_run_dir
+    from aea.runs import claim_run_dir
 
     local, on_slurm, _ = runs
     dataset, _, seed = KILLED

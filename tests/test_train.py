@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import torch
 
+from aea import runs as R
 from aea import train as T
 from aea.config import load_profile, resolve
 from aea.errors import AEAError
@@ -28,7 +29,7 @@ def tiny_config(method: str = "aea", **overrides):
 
 
 def model_state(run_dir):
-    return torch.load(run_dir / T.MODEL_FILE, weights_only=False)["state_dict"]
+    return torch.load(run_dir / R.MODEL_FILE, weights_only=False)["state_dict"]
 
 
 def assert_same_weights(a, b):
@@ -38,14 +39,14 @@ def assert_same_weights(a, b):
 
 
 def losses(run_dir):
-    return pd.read_csv(run_dir / T.LOG_FILE).drop(columns=["seconds", "erase_seconds"])
+    return pd.read_csv(run_dir / R.LOG_FILE).drop(columns=["seconds", "erase_seconds"])
 
 
 def test_resume_after_stop_equals_uninterrupted(tiny_market, tmp_path):
     cfg = tiny_config()
     T.train(cfg, tiny_market, tmp_path / "straight")
     T.train(cfg, tiny_market, tmp_path / "resumed", stop_after_epoch=0)
-    assert not (tmp_path / "resumed" / T.MODEL_FILE).exists()
+    assert not (tmp_path / "resumed" / R.MODEL_FILE).exists()
     assert len(losses(tmp_path / "resumed")) == 1
     T.train(cfg, tiny_market, tmp_path / "resumed")
     assert_same_weights(model_state(tmp_path / "straight"), model_state(tmp_path / "resumed"))
@@ -69,11 +70,11 @@ def test_killed_process_resumes_to_the_same_model(tiny_root, tmp_path):
     cmd = command(out)
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
-    while not (out / T.CHECKPOINT_FILE).exists() and time.monotonic() < deadline and proc.poll() is None:
+    while not (out / R.CHECKPOINT_FILE).exists() and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert (out / T.CHECKPOINT_FILE).exists() and not (out / T.MODEL_FILE).exists(), "kill came too late"
+    assert (out / R.CHECKPOINT_FILE).exists() and not (out / R.MODEL_FILE).exists(), "kill came too late"
     done = subprocess.run(cmd, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "resuming" in done.stderr
@@ -105,7 +106,7 @@ def test_several_seeds_in_one_process_equal_a_process_per_seed(tiny_root, tmp_pa
         for seed in (0, 1):
             grouped, alone = (runs[h] / run / f"seed{seed}" for h in ("grouped", "alone"))
             assert_same_weights(model_state(grouped), model_state(alone))
-            a, b = (read_json(d / T.METRICS_FILE) for d in (grouped, alone))
+            a, b = (read_json(d / R.METRICS_FILE) for d in (grouped, alone))
             assert {k: a[k] for k in keys} == {k: b[k] for k in keys} and a["seed"] == seed
     stems = [model_state(runs["grouped"] / "aea" / f"seed{s}")["basic.backbone.stem.0.weight"] for s in (0, 1)]
     assert not torch.equal(*stems)  # two seeds, two trainings
@@ -143,7 +144,7 @@ def test_every_method_trains_and_evaluates_with_its_test_feature(method, tiny_ma
     cfg = tiny_config(method, epochs=2, lr_decay_epoch=2)
     b1 = runs / "baseline1"
     uses_b1 = REGISTRY[method].uses_baseline1(cfg.triplet_mode, cfg.share_basic)
-    if uses_b1 and not (b1 / T.MODEL_FILE).exists():
+    if uses_b1 and not (b1 / R.MODEL_FILE).exists():
         T.train(tiny_config("baseline1", epochs=2, lr_decay_epoch=2), tiny_market, b1)
     run = runs / method
     T.train(cfg, tiny_market, run, baseline1_dir=b1 if uses_b1 else None)
@@ -155,7 +156,7 @@ def test_every_method_trains_and_evaluates_with_its_test_feature(method, tiny_ma
     two = REGISTRY[method].two_networks
     assert log.ce_complementary.notna().iloc[-1] == two
     if REGISTRY[method].needs_baseline1:
-        assert (run / T.STATIC_MASKS_FILE).is_file()
+        assert (run / R.STATIC_MASKS_FILE).is_file()
 
 
 @pytest.mark.parametrize("method, fraction", [("noerase", 0.0), ("randbudget", 205 / 2048), ("aea", 205 / 2048)])

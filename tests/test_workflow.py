@@ -287,7 +287,7 @@ def test_an_edited_profile_value_reruns_exactly_the_runs_it_changes(clone, tmp_p
 def test_replace_changed_empties_only_a_run_directory_of_another_config_or_data(tmp_path):
     from aea.cli import discard_changed_run
     from aea.io import write_json, write_yaml
-    from aea.train import DATA_FILE
+    from aea.runs import DATA_FILE
 
     cfg = resolve(TINY, "market1501", "aea", {}, 0)
     run = tmp_path / "run"

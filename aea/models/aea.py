@@ -21,7 +21,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from aea.config import RunConfig
 from aea.errors import AEAError
+from aea.methods import get_method
 from aea.models.branch import ReIDNetwork
 
 FEATURES = ("basic", "complementary", "concat")
@@ -71,3 +73,21 @@ class TwoNetworks(nn.Module):
 def _check_which(which: str) -> None:
     if which not in FEATURES:
         raise AEAError(f"unknown test feature {which!r}; choose one of {', '.join(FEATURES)}")
+
+
+def build_networks(cfg: RunConfig, num_classes: int, *, pretrained: str | None) -> TwoNetworks | ReIDNetwork:
+    """The method's network(s), freshly initialised (ImageNet weights from ``pretrained`` when given)."""
+    def one() -> ReIDNetwork:
+        return ReIDNetwork(
+            cfg.arch, num_classes, pretrained=pretrained, embed_dim=cfg.embed_dim,
+            num_parts=cfg.num_parts, dropout=cfg.dropout, base_width=cfg.base_width,
+        )
+
+    if get_method(cfg.method, cfg.peer_form).two_networks:
+        return TwoNetworks(one(), one())
+    return one()
+
+
+def basic_network(model: TwoNetworks | ReIDNetwork) -> ReIDNetwork:
+    """The network that sees the original images (a one-network run's only one)."""
+    return model.basic if isinstance(model, TwoNetworks) else model

@@ -24,6 +24,7 @@ from aea.config import format_value, run_name
 from aea.errors import AEAError
 from aea.methods import REGISTRY
 from aea.names import DATASETS, LAYERS
+from aea.runs import METRICS_FILE, profile_runs, run_path
 
 METHOD_LABELS = {name: method.title for name, method in REGISTRY.items()}
 # table metric -> metrics.json field (fractions there, percent here)
@@ -166,7 +167,8 @@ def runs_metrics_paths(runs: Iterable[RunSpec], runs_root: str | Path, profile: 
     for r in runs:
         overrides = canonical(r.dataset, r.overrides) if canonical else r.overrides
         for s in seeds:
-            path = Path(runs_root) / profile / r.dataset / run_name(r.method, overrides) / f"seed{s}" / "metrics.json"
+            path = Path(run_path(profile_runs(profile, str(runs_root)), r.dataset, run_name(r.method, overrides), s),
+                        METRICS_FILE)
             if path not in paths:
                 paths.append(path)
     return paths

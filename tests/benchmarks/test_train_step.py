@@ -15,8 +15,10 @@ import pytest
 import torch
 
 from aea.config import load_profile, resolve
+from aea.device import place
 from aea.methods import get_method
-from aea.train import build_networks, make_optimizer, make_strategy, place, training_step
+from aea.models.aea import build_networks
+from aea.train import make_optimizer, run_erasing, training_step
 
 ERASE_SHARE_GOAL = 0.05
 SMOKE_SPEEDUP_GOAL = 4.0  # issue 10: a smoke step several times cheaper than the first landing's
@@ -32,7 +34,7 @@ def one_step_timer(profile: str, rounds: int, overrides: dict | None = None, fir
     model = model if first_landing else place(model, torch.device("cpu"))
     clock = time_phases(model) if phases is not None else None
     optimizer = make_optimizer(cfg, model)
-    strategy = make_strategy(cfg, get_method("aea"), None, None, None, torch.device("cpu"))
+    strategy = run_erasing(cfg, get_method("aea"), None, None, None, torch.device("cpu"))
     batch_size = cfg.batch_p * cfg.batch_k
     batch = {"images": torch.randn(batch_size, 3, cfg.height, cfg.width),
              "pids": torch.arange(cfg.batch_p).repeat_interleave(cfg.batch_k),

@@ -12,7 +12,7 @@ from aea import tables as T
 from aea.config import DATASETS, data_root, load_profile, parse_run_name, read_yaml_file, resolve, run_name
 from aea.errors import AEAError
 from aea.io import read_yaml
-from aea.methods import COMPLEMENTARY_KEYS, get_method
+from aea.runs import METRICS_FILE, MODEL_FILE, RUNS_ROOT, baseline1_overrides, profile_runs, run_inputs, run_path
 from aea.tables.mechanism import mechanism_files
 
 PAPER_DIR = os.path.join(workflow.basedir, "results", "paper")  # reference values ship with the code
@@ -73,12 +73,12 @@ def data_version(wildcards):
 
 
 def run_dir(dataset, name, seed):
-    return f"{RUNS}/{dataset}/{name}/seed{seed}"
+    return run_path(RUNS, dataset, name, seed)
 
 
-def baseline1_name(name):
-    method, overrides = parse_run_name(name)
-    return run_name("baseline1", {k: v for k, v in overrides.items() if k not in COMPLEMENTARY_KEYS})
+def run_file(dataset, name, file):
+    """A file of run ``name``'s folder as a rule's pattern, its seed the ``{seed}`` wildcard."""
+    return os.path.join(run_dir(dataset, name, "{seed}"), file)
 
 
 def run_seeds(run):
@@ -110,31 +110,24 @@ def job_run_dir(wildcards, name):
 
 
 def other_runs(wildcards):
-    """The finished runs of the same dataset and seed a training takes as input, by `aea train` option:
-    ``baseline1`` (static masks, or the basic network) and ``basic_of`` (Baseline 1 read off AEA)."""
+    """The names of the finished runs of the same dataset and seed a training takes as input, by `aea train` option
+    (``aea.runs.run_inputs``)."""
     method, overrides = parse_run_name(wildcards.run)
     cfg = resolve(PROFILE, wildcards.dataset, method, overrides, job_seeds(wildcards)[0])
-    spec = get_method(method, cfg.peer_form)
-    runs = {}
-    if spec.uses_baseline1(cfg.triplet_mode, cfg.share_basic):
-        runs["baseline1"] = baseline1_name(wildcards.run)
-    source = spec.read_off(cfg.triplet_mode, cfg.share_basic)
-    if source:  # Baseline 1 is written from AEA's run of the same seed (share_basic)
-        runs["basic_of"] = run_name(source, overrides)
-    return runs
+    return {key: run_name(*run) for key, run in run_inputs(cfg, overrides).items()}
 
 
 def train_inputs(wildcards):
     inputs = {"data": f"{RUNS}/data/{wildcards.dataset}.json"}
     for key, name in other_runs(wildcards).items():
-        inputs[key] = [os.path.join(run_dir(wildcards.dataset, name, seed), "model.pt") for seed in job_seeds(wildcards)]
+        inputs[key] = [os.path.join(run_dir(wildcards.dataset, name, seed), MODEL_FILE) for seed in job_seeds(wildcards)]
     return inputs
 
 
 def reads_off_baseline1(dataset):
-    """Whether the dataset's plain Baseline-1 run is AEA's basic network (share_basic, Method.read_off)."""
+    """Whether the dataset's plain Baseline-1 run is AEA's basic network (share_basic, ``aea.runs.run_inputs``)."""
     cfg = resolve(PROFILE, dataset, "baseline1", {}, 0)
-    return get_method("baseline1").read_off(cfg.triplet_mode, cfg.share_basic) == "aea"
+    return run_inputs(cfg, {}).get("basic_of", ("",))[0] == "aea"
 
 
 def of_run(wildcards, run):
@@ -170,14 +163,14 @@ def table_inputs(name):
     datasets = [d for d in spec.datasets if d in PROFILE.datasets]
     values = {p: PROFILE.sweeps[p] for p in spec.params if p in PROFILE.sweeps}
     seeds = PROFILE.sweep_seeds if spec.params else PROFILE.seeds  # a sweep's points: every run has overrides
-    return [str(p) for p in T.metrics_paths(name, "results/runs", PROFILE.name, seeds, datasets, values,
+    return [str(p) for p in T.metrics_paths(name, RUNS_ROOT, PROFILE.name, seeds, datasets, values,
                                             canonical=PROFILE.canonical)]
 
 
 def interpretation_inputs():
     """metrics.json of every run the interpretations table needs (aea.tables.interpretation_runs)."""
     runs = T.interpretation_runs([d for d in DATASETS if d in PROFILE.datasets])
-    return [str(p) for p in T.runs_metrics_paths(runs, "results/runs", PROFILE.name, PROFILE.sweep_seeds,
+    return [str(p) for p in T.runs_metrics_paths(runs, RUNS_ROOT, PROFILE.name, PROFILE.sweep_seeds,
                                                  canonical=PROFILE.canonical)]
 
 

@@ -2,7 +2,7 @@
 # the mechanism profile, where its data and runs live, and what the table reads (docs/mechanism.md).
 
 MECH_PROFILE = load_profile("mechanism-tiny" if PROFILE.name == "tiny" else "mechanism")
-MECH_RUNS = f"results/runs/{MECH_PROFILE.name}"
+MECH_RUNS = profile_runs(MECH_PROFILE.name)
 # the profile's data root (data/mechanism), its parent replaced by $AEA_DATA when set (aea.config.data_root)
 MECH_DATA = str(data_root(os.path.dirname(MECH_PROFILE.defaults["data_root"]))
                 / os.path.basename(MECH_PROFILE.defaults["data_root"]))
@@ -38,13 +38,8 @@ def mechanism_inputs():
 def mechanism_train_inputs(wildcards):
     """The run's data, and the Baseline-1 run of the same unit for a run that takes its basic network from it."""
     inputs = {"data": f"{MECH_DATA}/.aea/{wildcards.variant}-p0-g{wildcards.gen}.{MECH_PROFILE.synthetic}.done"}
-    cfg = mechanism_config(wildcards)
-    spec = get_method(cfg.method, cfg.peer_form)
-    if spec.uses_baseline1(cfg.triplet_mode, cfg.share_basic):
-        inputs["baseline1"] = f"{mechanism_run(wildcards.variant, wildcards.gen, 'baseline1', wildcards.seed)}/model.pt"
-    source = spec.read_off(cfg.triplet_mode, cfg.share_basic)
-    if source:  # Baseline 1 is written from AEA's run of the same unit (share_basic)
-        inputs["basic_of"] = f"{mechanism_run(wildcards.variant, wildcards.gen, source, wildcards.seed)}/model.pt"
+    for key, (method, _) in run_inputs(mechanism_config(wildcards), {}).items():  # the design's runs have no overrides
+        inputs[key] = f"{mechanism_run(wildcards.variant, wildcards.gen, method, wildcards.seed)}/{MODEL_FILE}"
     return inputs
 
 

@@ -34,8 +34,8 @@ for rule_name, run_pattern, rule_seeds in (("train", PLAIN_RUN, PROFILE.seeds),
         input:
             unpack(train_inputs),
         output:
-            model=per_seed(f"{RUNS}/{{dataset}}/{{run}}/seed{{seed}}/model.pt", rule_seeds),
-            metrics=per_seed(f"{RUNS}/{{dataset}}/{{run}}/seed{{seed}}/metrics.json", rule_seeds),
+            model=per_seed(run_file("{dataset}", "{run}", MODEL_FILE), rule_seeds),
+            metrics=per_seed(run_file("{dataset}", "{run}", METRICS_FILE), rule_seeds),
         log:
             job_log("{run}"),
         params:
@@ -68,10 +68,10 @@ if READ_OFF:
         input:
             unpack(lambda w: train_inputs(of_run(w, "aea"))),
         output:
-            model=per_seed(f"{RUNS}/{{dataset}}/aea/seed{{seed}}/model.pt", PROFILE.seeds),
-            metrics=per_seed(f"{RUNS}/{{dataset}}/aea/seed{{seed}}/metrics.json", PROFILE.seeds),
-            baseline1_model=per_seed(f"{RUNS}/{{dataset}}/baseline1/seed{{seed}}/model.pt", PROFILE.seeds),
-            baseline1_metrics=per_seed(f"{RUNS}/{{dataset}}/baseline1/seed{{seed}}/metrics.json", PROFILE.seeds),
+            model=per_seed(run_file("{dataset}", "aea", MODEL_FILE), PROFILE.seeds),
+            metrics=per_seed(run_file("{dataset}", "aea", METRICS_FILE), PROFILE.seeds),
+            baseline1_model=per_seed(run_file("{dataset}", "baseline1", MODEL_FILE), PROFILE.seeds),
+            baseline1_metrics=per_seed(run_file("{dataset}", "baseline1", METRICS_FILE), PROFILE.seeds),
         log:
             aea=job_log("aea"),
             baseline1=job_log("baseline1"),

@@ -71,7 +71,7 @@ rule table_page:
 
 rule attention:
     input:
-        model=os.path.join(run_dir("{dataset}", "aea", PROFILE.seeds[0]), "model.pt"),
+        model=os.path.join(run_dir("{dataset}", "aea", PROFILE.seeds[0]), MODEL_FILE),
     output:
         report(f"{OUT}/attention/{{dataset}}.png", caption="../report/attention.rst", category="Attention",
                labels={"dataset": "{dataset}"}),
