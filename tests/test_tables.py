@@ -71,8 +71,11 @@ def status(name: str, cells: dict, seeds: tuple[int, ...] = (0, 1)) -> list[str]
 
 def test_table_runs_cover_the_papers_grids():
     t2 = T.table_runs("table2")
-    assert len(t2) == 5 * 4 and t2[0] == T.RunSpec("market1501", "aea", {})
-    assert {r.method for r in T.table_runs("table6")} == {"reda", "aos", "aea"}
+    assert len(t2) == (5 + 1) * 4 and t2[0] == T.RunSpec("market1501", "aea", {})
+    # the harness's control row follows the paper's methods; the paper's cells alone leave it out
+    assert [r.method for r in t2[:6]] == ["aea", "baseline1", "baseline2", "baseline3", "baseline4", "noerase"]
+    assert "noerase" not in {r.method for r in T.table_runs("table2", controls=False)}
+    assert [r.method for r in T.table_runs("table6", ["market1501"])] == ["reda", "aos", "aea", "noerase"]
     t7 = T.table_runs("table7")
     assert len(t7) == 25 and T.table_runs("table8") == t7
     assert {r.dataset for r in t7} == {"market1501"}
@@ -289,36 +292,37 @@ def _table2_score(order: dict):
     return lambda m, ds, ov: (order[m], order[m] - 0.1)
 
 
-GOOD_T2 = {"aea": 0.9, "baseline1": 0.8, "baseline2": 0.7, "baseline3": 0.6, "baseline4": 0.65}
+GOOD_T2 = {"aea": 0.9, "baseline1": 0.8, "baseline2": 0.7, "baseline3": 0.6, "baseline4": 0.65, "noerase": 0.85}
+GOOD_T6 = {"aea": 0.9, "reda": 0.8, "aos": 0.85, "noerase": 0.85}
 
 
 def test_table2_claims_hold_fail_and_not_evaluable():
-    assert status("table2", full_cells("table2", _table2_score(GOOD_T2))) == ["holds"] * 3
+    assert status("table2", full_cells("table2", _table2_score(GOOD_T2))) == ["holds"] * 4
     bad = full_cells("table2", _table2_score({"aea": 0.75, "baseline1": 0.7, "baseline2": 0.8,
-                                                "baseline3": 0.66, "baseline4": 0.65}))
-    assert status("table2", bad) == ["fails"] * 3
+                                                "baseline3": 0.66, "baseline4": 0.65, "noerase": 0.8}))
+    assert status("table2", bad) == ["fails"] * 4
     # one metric on one dataset is enough to fail "in all settings"
     cells = full_cells("table2", _table2_score(GOOD_T2))
     cells[("aea", "dukemtmcreid", ())] = (0.95, 0.65)
     result = claims_of("table2", cells)
-    assert list(result.drop_duplicates("claim").verdict) == ["fails", "holds", "holds"]
+    assert list(result.drop_duplicates("claim").verdict) == ["fails", "holds", "holds", "fails"]
     row = result[(result.dataset == "dukemtmcreid") & (result.metric == "mAP") & (result.loser == "Baseline 1")]
     assert row.status.item() == "fails" and row["diff"].item() == pytest.approx(-5.0)
     assert (row.low.item(), row.high.item()) == (pytest.approx(-5.0), pytest.approx(-5.0))  # no noise at all
     # missing runs: not evaluable (no counterexample among what exists)
     partial = {k: v for k, v in full_cells("table2", _table2_score(GOOD_T2)).items() if k[1] != "dukemtmcreid"}
     result = claims_of("table2", partial)
-    assert list(result.drop_duplicates("claim").verdict) == ["not evaluable"] * 3
+    assert list(result.drop_duplicates("claim").verdict) == ["not evaluable"] * 4
     assert "not evaluable (missing runs)" in set(result.status)
 
 
 def test_one_seed_or_equal_runs_are_inconclusive():
     cells = full_cells("table2", _table2_score(GOOD_T2))
-    assert status("table2", cells, seeds=(0,)) == ["inconclusive"] * 3  # one seed never decides
+    assert status("table2", cells, seeds=(0,)) == ["inconclusive"] * 4  # one seed never decides
     result = claims_of("table2", cells, seeds=(0,))
     assert "fewer than 2 seeds never decide" in result.detail.iloc[0]
-    tie = full_cells("table6", _table2_score({"aea": 0.85, "reda": 0.8, "aos": 0.85}))
-    assert status("table6", tie) == ["inconclusive"]  # AEA = AOS: the interval is [0, 0]
+    tie = full_cells("table6", _table2_score({"aea": 0.85, "reda": 0.8, "aos": 0.85, "noerase": 0.85}))
+    assert status("table6", tie) == ["inconclusive"] * 2  # AEA = AOS, AEA = no erasing: the interval is [0, 0]
 
 
 def test_claim_decided_by_query_noise_and_seed_spread():
@@ -353,7 +357,7 @@ def test_inconclusive_comparisons_carry_the_seeds_they_need():
     10 seeds). The claim's detail names the most any comparison needs and the t a family-level fails needs."""
     from aea import stats as S
 
-    cells = full_cells("table6", _table2_score({"aea": 0.9, "reda": 0.8, "aos": 0.85}))
+    cells = full_cells("table6", _table2_score(GOOD_T6))
     runs = runs_of(cells, seeds=(0, 1, 2))
     for m in runs:
         if (m["method"], m["dataset"]) == ("aea", "market1501"):
@@ -366,7 +370,9 @@ def test_inconclusive_comparisons_carry_the_seeds_they_need():
     aos = result[(result.loser == "AOS") & (result.dataset == "market1501") & (result.metric == "mAP")].iloc[0]
     assert aos.status == "inconclusive" and aos["diff"] == pytest.approx(-3.0) and aos.seeds_needed == 10
     decided = result[result.status == "holds"]
-    assert len(decided) == 14 and decided.seeds_needed.isna().all()  # only inconclusive comparisons need seeds
+    # 14 of AEA vs REDA and AOS, 7 of AEA vs no erasing (its market mAP is -3, -6, 0 as AOS's): only inconclusive
+    # comparisons need seeds
+    assert len(decided) == 14 + 7 and decided.seeds_needed.isna().all()
     detail = result.detail.iloc[0]
     assert "up to 20" in detail and "a family-level fails needs |t| > 17.8 (3 seeds, 16 comparisons)" in detail
     from aea.tables.report import claims_markdown
@@ -379,21 +385,31 @@ def test_status_changes_between_two_claims_tables_by_kind():
     holds <-> fails (a defect)."""
     from aea.tables.claims import status_changes
 
-    a = claims_of("table6", full_cells("table6", _table2_score({"aea": 0.9, "reda": 0.8, "aos": 0.85})))
+    a = claims_of("table6", full_cells("table6", _table2_score(GOOD_T6)))
     b = a.copy()
     b.loc[0, "status"], b.loc[1, "status"], b.loc[2, "status"] = "inconclusive", "fails", "holds"
     changes = status_changes(a, b).set_index(["loser", "dataset", "metric"])
-    assert len(changes) == len(a) == 16
+    assert len(changes) == len(a) == 16 + 8
     first = [tuple(a.loc[i, ["loser", "dataset", "metric"]]) for i in range(3)]
     assert list(changes.loc[first, "change"]) == ["decided <-> inconclusive", "holds <-> fails", "same"]
     assert (changes.drop(index=first).change == "same").all()
 
 
 def test_table6_claim():
-    good = full_cells("table6", _table2_score({"aea": 0.9, "reda": 0.8, "aos": 0.85}))
-    assert status("table6", good) == ["holds"]
+    good = full_cells("table6", _table2_score(GOOD_T6))
+    assert status("table6", good) == ["holds", "holds"]
     no_aos = {k: v for k, v in good.items() if k[0] != "aos"}
-    assert status("table6", no_aos) == ["not evaluable"]
+    assert status("table6", no_aos) == ["not evaluable", "holds"]  # the harness's claim needs no AOS run
+    claims = claims_of("table6", good)
+    assert list(claims.drop_duplicates("claim").claimed_by) == ["paper", "harness"]
+    diff = T.diff_table(T.build_table("table6", runs_of(good)), T.read_paper(PAPER_DIR, "table6"))
+    control = diff[diff.method == "noerase"]
+    assert len(control) == 8 and set(control.within_spread) == {"not in the paper"}
+    assert set(control.source) == {"not in the paper: the harness's control"} and control.paper.isna().all()
+    md = T.diff_markdown(diff, claims)
+    assert ("| Two networks, no erasing | Market-1501 | default | mAP | not in the paper | 75.0 ± 0.0 (n=2) |  "
+            "| not in the paper |") in md
+    assert md.count("*(the harness's claim, not the paper's)*") == 1
 
 
 def _peak(param: str, best_by_dataset: dict, scale: float = 100):
@@ -454,7 +470,7 @@ def test_ratio_and_margin_claims():
 
 
 def test_runs_without_per_query_results_are_not_evaluable():
-    ms = runs_of(full_cells("table6", _table2_score({"aea": 0.9, "reda": 0.8, "aos": 0.85})))
+    ms = runs_of(full_cells("table6", _table2_score(GOOD_T6)))
     for m in ms:
         m.pop("per_query")
     result = T.evaluate_claims(T.group_runs("table6", ms), T.CLAIMS["table6"])
@@ -465,7 +481,7 @@ def test_runs_without_per_query_results_are_not_evaluable():
 
 
 def test_write_diff_markdown_has_header_cells_claims_and_context(tmp_path):
-    cells = full_cells("table6", _table2_score({"aea": 0.9, "reda": 0.8, "aos": 0.85}))
+    cells = full_cells("table6", _table2_score(GOOD_T6))
     ours = table_of("table6", cells, seeds=(0, 1))
     diff, claims = T.diff_table(ours, T.read_paper(PAPER_DIR, "table6")), claims_of("table6", cells)
     T.write_diff(diff, claims, tmp_path / "table6.diff.csv", tmp_path / "table6.diff.md",
@@ -497,7 +513,7 @@ def test_paper_profile_header_drops_the_caveat():
     claims = T.evaluate_claims(T.group_runs("table2", ms), T.CLAIMS["table2"])
     md = T.diff_markdown(diff, claims)
     assert "Profile: `paper`; seeds: 0." in md and "not expected to match" not in md
-    assert md.count("### not evaluable") == 3
+    assert md.count("### not evaluable") == 4
 
 
 def test_make_table_writes_everything_for_a_figure(tmp_path):

@@ -30,7 +30,7 @@ SNAKEMAKE = shutil.which("snakemake") or str(Path(sys.executable).parent / "snak
 TINY = load_profile("tiny")
 OUT = "results/profiles/tiny"  # a profile other than the default one writes its tables here
 RUNS = "results/runs/tiny"
-TABLE2_METHODS = ("aea", "baseline1", "baseline2", "baseline3", "baseline4")
+TABLE2_METHODS = ("aea", "baseline1", "baseline2", "baseline3", "baseline4", "noerase")  # the last: the control
 
 
 def snakemake(clone: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
@@ -109,7 +109,7 @@ def test_data_went_to_the_data_root_with_a_space(clone):
 
 def test_table2_cells_are_the_runs_metrics(clone):
     table = T.read_table(clone / OUT / "table2.csv")
-    assert len(table) == 5 * len(TINY.datasets) * 3 and set(table.profile) == {"tiny"}
+    assert len(table) == 6 * len(TINY.datasets) * 3 and set(table.profile) == {"tiny"}
     assert set(table.n_seeds) == {len(TINY.seeds)}
     for row in table.itertuples():
         m = metrics_of(clone, row.dataset, row.method)
@@ -133,6 +133,26 @@ def test_claims_are_paired_differences_of_the_runs(clone):
     assert len(TINY.seeds) == 1 and row.status == "inconclusive"  # one seed: no interval, never decided
     assert pd.isna(row.low) and pd.isna(row.high) and pd.isna(row.seeds_needed)
     assert set(claims.verdict) <= {"holds", "fails", "inconclusive", "not evaluable"}
+
+
+@pytest.mark.parametrize("name", ["table2", "table6"])
+def test_the_ensemble_control_is_a_row_and_a_claim_of_the_harness(clone, name):
+    """Two networks without erasing (its basic network Baseline 1's): a row of Tables 2 and 6 marked "not in the
+    paper", and the harness's claim "AEA beats two networks without erasing", decided from the runs like the paper's."""
+    diff = pd.read_csv(clone / OUT / f"{name}.diff.csv")
+    control = diff[diff.method == "noerase"]
+    assert len(control) == 2 * len(TINY.datasets) and set(control.within_spread) == {"not in the paper"}
+    assert control.ours.notna().all() and control.paper.isna().all()
+    run = torch.load(clone / RUNS / "market1501/noerase/seed0/model.pt", weights_only=False)
+    assert run["basic_from"].endswith("market1501/baseline1/seed0")
+    claims = pd.read_csv(clone / OUT / f"{name}.claims.csv")
+    ours = claims[claims.claimed_by == "harness"]
+    assert set(ours.claim) == {"AEA beats two networks without erasing on every dataset, in rank-1 and in mAP"}
+    row = ours[(ours.dataset == "market1501") & (ours.metric == "mAP")].iloc[0]
+    assert row["diff"] == pytest.approx(mean_of(clone, "market1501", "aea", "map_official")
+                                        - mean_of(clone, "market1501", "noerase", "map_official"), abs=1e-9)
+    assert set(claims[claims.claimed_by == "paper"].claim) and "not in the paper" in (
+        clone / OUT / f"{name}.diff.md").read_text()
 
 
 def test_interpretations_run_each_open_choice_both_ways(clone):

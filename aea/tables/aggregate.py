@@ -79,9 +79,9 @@ def group_runs(name: str, metrics: Sequence[Mapping[str, Any]]) -> dict[Cell, li
     for m in metrics:
         method, dataset = str(_field(m, "method")), str(_field(m, "dataset"))
         overrides = dict(m.get("overrides") or {})
-        if method not in spec.methods or not set(overrides) <= set(spec.params):
+        if method not in spec.all_methods or not set(overrides) <= set(spec.params):
             raise AEAError(f"run {m.get('run_name', method)} ({method}, overrides {sorted(overrides)}) is not part "
-                           f"of {name} (methods {', '.join(spec.methods)}, sweeping "
+                           f"of {name} (methods {', '.join(spec.all_methods)}, sweeping "
                            f"{', '.join(spec.params) or 'nothing'}); pass only that table's runs")
         if dataset not in DATASETS:
             raise AEAError(f"run {m.get('run_name', method)} has unknown dataset {dataset!r}")

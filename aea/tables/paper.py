@@ -38,7 +38,7 @@ def paper_skeleton(name: str) -> pd.DataFrame:
     rows = [{"table": name, "method": r.method, "dataset": r.dataset, "setting": setting_key(r.overrides),
              "metric": metric, "value": math.nan,
              "source": f"paper {spec.paper_ref}: value not available to us (fill from the PDF)"}
-            for r in table_runs(name) for metric in spec.metrics]
+            for r in table_runs(name, controls=False) for metric in spec.metrics]
     df = pd.DataFrame(rows, columns=KEY_COLUMNS + PAPER_VALUE_COLUMNS)
     df = add_param_columns(df, spec.params)
     return df[KEY_COLUMNS + list(spec.params) + PAPER_VALUE_COLUMNS]
@@ -107,7 +107,7 @@ def _check_known(df: pd.DataFrame, name: str, path: Path) -> None:
             raise AEAError(f"{path} row {bad.index[0] + 2}: {column} {bad[column].iloc[0]!r} is not one of "
                            f"{', '.join(choices)}; fix the spelling")
     for i, row in df.iterrows():
-        settings = {setting_key(r.overrides) for r in table_runs(name, [row["dataset"]])}
+        settings = {setting_key(r.overrides) for r in table_runs(name, [row["dataset"]], controls=False)}
         if row["setting"] not in settings:
             raise AEAError(f"{path} row {i + 2}: setting {row['setting']!r} is not a setting of {name} on "
                            f"{row['dataset']} (e.g. {sorted(settings)[0]!r}); fix the spelling")

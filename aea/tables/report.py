@@ -34,9 +34,9 @@ from aea.tables.aggregate import (
     write_csv,
     write_table,
 )
-from aea.tables.claims import CLAIMS, evaluate_claims, interval_text, seeds_needed_text
+from aea.tables.claims import CLAIMS, HARNESS, evaluate_claims, interval_text, seeds_needed_text
 from aea.tables.paper import read_paper, read_peers
-from aea.tables.specs import KEY_COLUMNS, METHOD_LABELS, add_param_columns, get_spec
+from aea.tables.specs import KEY_COLUMNS, METHOD_LABELS, TABLES, add_param_columns, get_spec
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,8 @@ DIFF_VALUE_COLUMNS = ["profile", "paper", "source", "ours", "std", "min", "max",
                       "delta", "within_spread"]
 # The paper prints one decimal: its value stands for anything within +-0.05.
 PAPER_ROUNDING = 0.05
+NOT_IN_PAPER = "not in the paper"  # a control row of the harness's (TableSpec.controls): no paper value exists
+CONTROL_SOURCE = f"{NOT_IN_PAPER}: the harness's control"
 
 
 def table_files(name: str, out_dir: str | Path) -> list[Path]:
@@ -54,8 +56,10 @@ def table_files(name: str, out_dir: str | Path) -> list[Path]:
     return [out_dir / f"{name}{suffix}" for suffix in suffixes]
 
 
-def _within(paper: float, ours: Mapping[str, Any] | None) -> str:
+def _within(paper: float, ours: Mapping[str, Any] | None, source: str) -> str:
     """Paper value inside our seeds' min..max (widened by the paper's rounding)?"""
+    if source == CONTROL_SOURCE:
+        return NOT_IN_PAPER
     if math.isnan(paper):
         return "paper value unknown"
     if ours is None:
@@ -87,7 +91,7 @@ def diff_table(ours: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
             "ours": mean, "std": o["std"] if o is not None else math.nan,
             "min": o["min"] if o is not None else math.nan, "max": o["max"] if o is not None else math.nan,
             "n_seeds": int(o["n_seeds"]) if o is not None else 0, "seeds": o["seeds"] if o is not None else "",
-            "delta": mean - paper_value, "within_spread": _within(paper_value, o),
+            "delta": mean - paper_value, "within_spread": _within(paper_value, o, source),
         })
 
     paper_keys = set()
@@ -95,9 +99,11 @@ def diff_table(ours: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
         key = tuple(r[c] for c in KEY_COLUMNS)
         paper_keys.add(key)
         add(key, float(r["value"]), str(r["source"]))
+    controls = get_spec(name).controls if name else ()
     for key in ours_cells:
         if key not in paper_keys and key[KEY_COLUMNS.index("metric")] in paper_metrics:
-            add(key, math.nan, "not in the paper reference CSV")
+            control = key[KEY_COLUMNS.index("method")] in controls
+            add(key, math.nan, CONTROL_SOURCE if control else "not in the paper reference CSV")
     diff = pd.DataFrame(rows, columns=KEY_COLUMNS + DIFF_VALUE_COLUMNS)
     diff = add_param_columns(diff, params)
     return diff[KEY_COLUMNS + params + DIFF_VALUE_COLUMNS]
@@ -144,13 +150,21 @@ def diff_markdown(diff: pd.DataFrame, claims: pd.DataFrame, context: pd.DataFram
         f"(± {PAPER_ROUNDING} for the paper's rounding to one decimal).",
         "- 'paper value unknown' = the paper's number is not available to us; fill it in results/paper/ "
         "and rebuild. No value is ever guessed.",
+    ]
+    controls = get_spec(name).controls if name in TABLES else ()
+    if controls:
+        lines.append(f"- '{NOT_IN_PAPER}' = a control row the harness adds ("
+                     + ", ".join(METHOD_LABELS[m].lower() for m in controls) + "): the paper has no such row, so "
+                     "it is compared with the paper's methods by the harness's own claims below, never with the paper.")
+    lines += [
         "",
         "## Cells",
         "",
     ]
     body = []
     for r in diff.to_dict("records"):
-        paper = "paper value unknown" if math.isnan(r["paper"]) else _fmt(r["paper"])
+        paper = (NOT_IN_PAPER if r["within_spread"] == NOT_IN_PAPER else
+                 "paper value unknown" if math.isnan(r["paper"]) else _fmt(r["paper"]))
         body.append([METHOD_LABELS.get(r["method"], r["method"]), DATASET_LABELS.get(r["dataset"], r["dataset"]),
                      r["setting"], r["metric"], paper, _ours_text(r), _fmt(r["delta"], signed=True),
                      r["within_spread"]])
@@ -179,16 +193,18 @@ def write_diff(diff: pd.DataFrame, claims: pd.DataFrame, out_csv: str | Path, ou
 def claims_markdown(claims: pd.DataFrame) -> list[str]:
     """Each claim's verdict, then its comparisons: paired difference [95% interval] (seeds), status and the seeds
     an inconclusive one needs."""
-    lines = ["", "## Claims stated in the paper", "",
+    lines = ["", "## Claims", "",
              "Each comparison: paired difference winner - loser in points, mean over the seeds both ran, "
              "with its 95% t interval over the per-seed differences (calibrated by simulation: "
              "docs/statistics.md); `holds` = interval above 0, `fails` = below 0, `inconclusive` = contains 0, "
              "with the seeds that would decide it (80% power if the observed difference and seed spread were "
              "the truth). A claim holds when all its comparisons hold, fails when one fails after a Bonferroni "
-             "correction over its comparisons.", ""]
+             "correction over its comparisons. A claim marked *the harness's* is not the paper's: it tests a "
+             "control the paper lacks, decided the same way.", ""]
     for text, rows in claims.groupby("claim", sort=False):
         first = rows.iloc[0]
-        lines += [f"### {first['verdict']}: {text}", "", f"{first['detail']}", ""]
+        by = " *(the harness's claim, not the paper's)*" if first.get("claimed_by") == HARNESS else ""
+        lines += [f"### {first['verdict']}: {text}{by}", "", f"{first['detail']}", ""]
         body = [[r["winner"], r["loser"], DATASET_LABELS.get(r["dataset"], r["dataset"]), r["metric"],
                  interval_text(r), r["status"], seeds_needed_text(r)] for r in rows.to_dict("records")]
         lines += [_markdown_table(["claimed winner", "loser", "dataset", "metric",
