@@ -5,13 +5,11 @@ Kept free of heavy imports: the CLI and the Snakefile read these before anything
 
 from __future__ import annotations
 
-#: Display label of each evaluation setting, in the paper's table order; ``DATASETS`` is its key order.
-DATASET_LABELS = {
-    "market1501": "Market-1501",
-    "cuhk03-labeled": "CUHK03 labeled",
-    "cuhk03-detected": "CUHK03 detected",
-    "dukemtmcreid": "DukeMTMC-reID",
-}
+from aea.data.families import SETTINGS
+
+#: Display label of each evaluation setting, in the paper's table order (the registry's, aea.data.families);
+#: ``DATASETS`` is its key order.
+DATASET_LABELS = {name: setting.label for name, setting in SETTINGS.items()}
 DATASETS = tuple(DATASET_LABELS)
 #: ResNet-50 stages whose output activations can be tapped for erasing (Table 9; the paper erases at conv2).
 LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5")

@@ -23,42 +23,21 @@ byte-identically (fixed MAT-file header text, no HDF5 timestamps).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import io
 import json
 import logging
 import os
 import shutil
-import struct
-import zlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import h5py
 import numpy as np
-import scipy.io
 from PIL import Image
 from tqdm import tqdm
 
-from aea.data.datasets import (
-    COUNT_KEYS,
-    CUHK03_FILE_NAME,
-    CUHK03_IMAGES,
-    CUHK03_MAT,
-    CUHK03_NP_DIR,
-    CUHK03_RELEASE_DIR,
-    CUHK03_SETTINGS,
-    DUKE_DIR,
-    MARKER_NAME,
-    MARKET_DIR,
-    NUM_CAMS,
-    SPLIT_FOLDERS,
-    cuhk03_config_name,
-    mat_string,
-    protocol_split,
-    read_protocol,
-)
+from aea.data.families import FAMILIES, family_of
+from aea.data.families.base import COUNT_KEYS, MARKER_NAME
+from aea.data.families.folders import SPLIT_FOLDERS, FolderFamily
 from aea.errors import AEAError
 from aea.io import read_json, refuse_foreign_entries, sweep_temp_dirs, temp_dir_beside, write_json
 from aea.seeding import derive_seed
@@ -68,6 +47,7 @@ log = logging.getLogger(__name__)
 HEIGHT, WIDTH = 128, 64
 GENERATOR_VERSION = 2  # 2: CUHK03 files in the real ones' form (storage types, testsets)
 DEFAULT_OCCLUSION = 0.15
+FULL = "full"  # the size made from a release's real file lists (CUHK03's protocol configs)
 
 
 # ----------------------------------------------------------------------------- sizes
@@ -399,13 +379,15 @@ def _draw_range(rng: np.random.Generator, lo_hi: tuple[int, int]) -> int:
 
 
 def _folder_plan(name: str, size: SyntheticSize, num_cams: int, seed: int) -> tuple[list[Identity], list[_Shot]]:
-    """Market/Duke: which identity is seen by which camera how often, and in which folder."""
+    """A release in Market-1501's layout (``name``: its family, aea.data.families.folders.FolderFamily): which
+    identity is seen by which camera how often, and in which folder."""
+    family = _folder_family(name)
     if size.min_cams > num_cams:
         raise AEAError(f"min_cams={size.min_cams} but {name} has {num_cams} cameras; lower min_cams")
     rng = np.random.default_rng(derive_seed(seed, _S_PLAN))
     n_train, n_test = size.train_ids, size.test_ids
-    # Duke's distractors are identities seen only in the gallery (two images each); Market's are 0000_ images
-    n = n_train + n_test + (-(-size.distractors // 2) if name == "dukemtmcreid" else 0)
+    # distractors: identities seen only in the gallery, two images each (Duke's), or 0000_ images (Market's)
+    n = n_train + n_test + (-(-size.distractors // 2) if family.distractors == "identities" else 0)
     if n > 9999:
         raise AEAError(f"{n} identities do not fit 4-digit person ids; use fewer")
     identities = make_identities(n, seed)
@@ -435,11 +417,12 @@ def _folder_plan(name: str, size: SyntheticSize, num_cams: int, seed: int) -> tu
     if size.image_totals is not None:
         train_total, query_total, gallery_total = size.image_totals
         shots = _fit_totals(shots, rng, num_cams, (train_total, query_total, gallery_total - size.distractors))
-    if name == "market1501":
+    if family.junk:
         for _ in range(size.junk):  # badly cropped detections of test people: zero influence on the metrics
             side = rng.choice([-1.0, 1.0], size=2)
             add(gallery, -1, int(rng.integers(n_train, n_train + n_test)), rng.integers(num_cams),
                 shift=(float(side[0] * rng.uniform(14, 22)), float(side[1] * rng.uniform(20, 36))))
+    if family.distractors == "images":
         for _ in range(size.distractors):  # false detections: background, or a fragment of somebody
             who = int(rng.integers(n)) if rng.random() < 0.5 else -1
             add(gallery, 0, who, rng.integers(num_cams),
@@ -507,17 +490,15 @@ def _fit_totals(shots: list[_Shot], rng: np.random.Generator, num_cams: int,
 
 
 def _folder_names(name: str, shots: list[_Shot], num_cams: int, seed: int) -> list[str]:
-    """Release-style file names; frame numbers grow per camera so names are unique."""
+    """Release-style file names (the family's ``file_name``); frame numbers grow per camera so names are unique."""
+    file_name = _folder_family(name).file_name
     rng = np.random.default_rng(derive_seed(seed, _S_PLAN, 1))
     frame = rng.integers(50, 500, size=num_cams)
     names = []
     for s in shots:
         frame[s.cam] += rng.integers(3, 60)
         pid = "-1" if s.pid == -1 else f"{s.pid:04d}"
-        if name == "market1501":
-            names.append(f"{pid}_c{s.cam + 1}s{rng.integers(1, 7)}_{frame[s.cam]:06d}_{rng.integers(0, 8):02d}.jpg")
-        else:
-            names.append(f"{pid}_c{s.cam + 1}_f{frame[s.cam]:07d}.jpg")
+        names.append(file_name(pid, s.cam + 1, frame[s.cam], rng))
     return names
 
 
@@ -526,8 +507,22 @@ def _counts(train: int, train_ids: int, query: int, query_ids: int, gallery: int
     return dict(zip(COUNT_KEYS, (int(v) for v in values)))
 
 
-def _write_folder_dataset(name: str, out: Path, size: SyntheticSize, seed: int) -> dict[str, dict[str, int]]:
-    num_cams = NUM_CAMS[name]
+def _folder_family(name: str) -> FolderFamily:
+    family = family_of(name)
+    if not isinstance(family, FolderFamily):
+        raise AEAError(f"{name} is not a release in Market-1501's layout")
+    return family
+
+
+_IMAGE_FORMATS = {".jpg": ("JPEG", {"quality": 90}), ".jpeg": ("JPEG", {"quality": 90}), ".png": ("PNG", {})}
+
+
+def write_folder_release(family: FolderFamily, out: Path, size: SyntheticSize, seed: int) -> dict[str, dict[str, int]]:
+    """A generated release in Market-1501's layout in ``out`` (``FolderFamily.generate``); its setting's counts."""
+    name, num_cams = family.name, family.setting.cameras
+    if family.names.suffix.lower() not in _IMAGE_FORMATS:
+        raise AEAError(f"{name}: the generator writes {', '.join(_IMAGE_FORMATS)} images, not {family.names.suffix}")
+    image_format, options = _IMAGE_FORMATS[family.names.suffix.lower()]
     identities, shots = _folder_plan(name, size, num_cams, seed)
     names = _folder_names(name, shots, num_cams, seed)
     cams = camera_styles(num_cams, seed)
@@ -538,310 +533,12 @@ def _write_folder_dataset(name: str, out: Path, size: SyntheticSize, seed: int) 
         rng = np.random.default_rng(derive_seed(seed, _S_IMAGE, shot.key))
         who = identities[shot.identity] if shot.identity >= 0 else None
         img = render(who, cams[shot.cam], rng, shift=shot.shift, zoom=shot.zoom, occlusion=size.occlusion)
-        Image.fromarray(img).save(out / shot.folder / file_name, format="JPEG", quality=90)
+        Image.fromarray(img).save(out / shot.folder / file_name, format=image_format, **options)
     by_folder = {f: [s for s in shots if s.folder == f] for f in SPLIT_FOLDERS.values()}
     gallery = by_folder[SPLIT_FOLDERS["gallery"]]
     return {name: _counts(len(by_folder[SPLIT_FOLDERS["train"]]), size.train_ids,
                           len(by_folder[SPLIT_FOLDERS["query"]]), size.test_ids,
                           sum(s.pid != -1 for s in gallery), sum(s.pid == -1 for s in gallery))}
-
-
-# ----------------------------------------------------------------------------- CUHK03
-
-# share of identities per camera pair in the real release (843, 440, 77, 58, 49 of 1,467)
-_CUHK03_PAIR_SHARE = np.array([843, 440, 77, 58, 49], dtype=np.float64) / 1467
-_MAT73_HEADER = b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: Thu Jan  1 00:00:00 2015 HDF5 schema 1.00 ."
-_MAT5_HEADER = b"MATLAB 5.0 MAT-file, Platform: GLNXA64, Created on: Thu Jan  1 00:00:00 2015"
-FULL = "full"  # the CUHK03 size made from the real protocol configs
-NUM_TESTSETS, TESTSET_IDS = 20, 100  # cuhk-03.mat's classic protocol: 20 test sets of 100 identities
-# The protocol configs' variables in the real files' order, and the integer type the real files store each
-# MATLAB double in (MATLAB saves integral doubles with a smaller integer type; loadmat returns that type).
-PROTOCOL_STORAGE: dict[str, type | None] = {"camId": np.uint8, "filelist": None, "labels": np.uint16,
-                                            "query_idx": np.uint16, "gallery_idx": np.uint16,
-                                            "train_idx": np.uint16}
-# MAT v5 data types (mi*) and array classes (mx*)
-_MI_INT8, _MI_UINT8, _MI_UINT16, _MI_INT32, _MI_UINT32, _MI_MATRIX, _MI_COMPRESSED, _MI_UTF8 = 1, 2, 4, 5, 6, 14, 15, 16
-_MX_CELL, _MX_CHAR, _MX_DOUBLE = 1, 4, 6
-_MI_OF = {np.dtype(np.uint8): _MI_UINT8, np.dtype(np.uint16): _MI_UINT16}
-
-
-@dataclass(frozen=True)
-class _Cuhk03Person:
-    label: int  # 1-based, over camera pairs in order (the protocol's ``labels``)
-    pair: int  # 0-based camera pair
-    index: int  # 1-based index within the pair (row of the pair's cell)
-    test: bool
-    columns: Mapping[str, tuple[int, ...]]  # setting -> filled cell columns (0-4 view 1, 5-9 view 2)
-
-
-def _cuhk03_plan(size: SyntheticSize, seed: int) -> list[_Cuhk03Person]:
-    n = size.train_ids + size.test_ids
-    if n < len(_CUHK03_PAIR_SHARE):
-        raise AEAError(f"CUHK03 needs at least {len(_CUHK03_PAIR_SHARE)} identities (one per camera pair); got {n}")
-    rng = np.random.default_rng(derive_seed(seed, _S_PLAN))
-    pairs = np.sort(np.concatenate([np.arange(5), rng.choice(5, size=n - 5, p=_CUHK03_PAIR_SHARE)]))
-    test = set(int(i) for i in rng.choice(n, size=size.test_ids, replace=False))
-    people, seen = [], [0] * 5
-    for i, pair in enumerate(pairs):
-        seen[pair] += 1
-        per_view = size.test_imgs_per_cam if i in test else size.train_imgs_per_cam
-        labeled, detected = [], []
-        for view in (0, 1):
-            cols = [5 * view + k for k in range(min(5, _draw_range(rng, per_view)))]
-            labeled += cols
-            # the detector misses a few training boxes (never the last of a view, never a test person's)
-            detected += cols if i in test else ([c for c in cols if rng.random() >= 0.02] or cols[:1])
-        people.append(_Cuhk03Person(i + 1, int(pair), seen[pair], i in test,
-                                    {"labeled": tuple(labeled), "detected": tuple(detected)}))
-    return people
-
-
-def _cuhk03_plan_from_protocols(splits: Mapping[str, Mapping[str, np.ndarray]]) -> list[_Cuhk03Person]:
-    """The people behind existing protocol configs (the real ones), so images can be made for their file lists.
-
-    A person is a label: its file names give its camera pair, its row in the
-    pair's cell and its filled columns; it is a test person when no setting
-    trains on it.
-    """
-    where: dict[int, tuple[int, int]] = {}
-    columns: dict[str, dict[int, list[int]]] = {s: {} for s in splits}
-    trained: set[int] = set()
-    for setting, split in splits.items():
-        for name, label in zip(split["filelist"], split["labels"].tolist()):
-            match = CUHK03_FILE_NAME.fullmatch(name)
-            if match is None:
-                raise AEAError(f"the {setting} protocol lists {name!r}, not campair_pid_view_index.png; "
-                               "use the original protocol configs")
-            if where.setdefault(label, (int(match[1]), int(match[2]))) != (int(match[1]), int(match[2])):
-                raise AEAError(f"the {setting} protocol gives label {label} to two people (at {name}); "
-                               "use the original protocol configs")
-            columns[setting].setdefault(label, []).append(int(match[4]) - 1)
-        trained.update(split["labels"][split["train"]].tolist())
-    labels = sorted(where)
-    if labels != list(range(1, len(labels) + 1)):
-        raise AEAError("the protocol configs' labels are not 1..N; use the original protocol configs")
-    return [_Cuhk03Person(label, where[label][0] - 1, where[label][1], label not in trained,
-                          {s: tuple(sorted(columns[s].get(label, ()))) for s in splits}) for label in labels]
-
-
-_Painter = Callable[[str, _Cuhk03Person, int], np.ndarray]  # (setting, person, cell column) -> H x W x 3 image
-
-
-def _cuhk03_painter(people: list[_Cuhk03Person], occlusion: float, seed: int) -> _Painter:
-    """Images on demand (a full-size release does not fit in memory). Detected boxes are shifted,
-    rescaled and cropped renderings of the labeled image's very scene."""
-    identities = make_identities(len(people), seed)
-    cams = camera_styles(10, seed)  # camera 2 * pair + view
-
-    def paint(setting: str, p: _Cuhk03Person, col: int) -> np.ndarray:
-        args = (identities[p.label - 1], cams[2 * p.pair + col // 5])
-        scene = np.random.default_rng(derive_seed(seed, _S_IMAGE, p.label, col))
-        if setting == "labeled":
-            return render(*args, scene, occlusion=occlusion)
-        box = np.random.default_rng(derive_seed(seed, _S_DETECTED, p.label, col))
-        img = render(*args, scene, occlusion=occlusion, shift=(float(box.uniform(-5, 5)), float(box.uniform(-6, 6))),
-                     zoom=float(box.uniform(0.92, 1.08)))
-        top, bottom, left, right = (box.integers(0, 13), box.integers(0, 9), box.integers(0, 6), box.integers(0, 6))
-        return img[top:HEIGHT - bottom, left:WIDTH - right]
-
-    return paint
-
-
-def _cuhk03_name(p: _Cuhk03Person, col: int) -> str:
-    """The protocol's file naming: campair_pid_view_imageindex.png (1-based)."""
-    return f"{p.pair + 1}_{p.index:03d}_{col // 5 + 1}_{col + 1:02d}.png"
-
-
-def _cuhk03_protocol(people: list[_Cuhk03Person], setting: str, seed: int) -> dict[str, np.ndarray]:
-    """The variables of cuhk03_new_protocol_config_<setting>.mat in the real files' order, shapes and
-    storage types (as scipy.io.loadmat returns them): one query per test person and view."""
-    rng = np.random.default_rng(derive_seed(seed, _S_PLAN, 2 + CUHK03_SETTINGS.index(setting)))
-    files, labels, cam_ids, train, query, gallery = [], [], [], [], [], []
-    for p in people:
-        first = len(files) + 1
-        for col in p.columns[setting]:
-            files.append(_cuhk03_name(p, col))
-            labels.append(p.label)
-            cam_ids.append(col // 5 + 1)
-        entries = list(range(first, len(files) + 1))
-        if not p.test:
-            train += entries
-            continue
-        for view in (1, 2):
-            in_view = [e for e in entries if cam_ids[e - 1] == view]
-            pick = in_view[int(rng.integers(len(in_view)))]
-            query.append(pick)
-            gallery += [e for e in in_view if e != pick]
-    if len(files) > np.iinfo(np.uint16).max:
-        raise AEAError(f"{len(files)} CUHK03 images do not fit the protocol's uint16 indices; use fewer")
-    filelist = np.empty((len(files), 1), dtype=object)
-    filelist[:, 0] = files
-    fields = {"camId": cam_ids, "filelist": filelist, "labels": labels, "query_idx": query, "gallery_idx": gallery,
-              "train_idx": train}
-    return {k: v if PROTOCOL_STORAGE[k] is None else np.asarray(v, dtype=PROTOCOL_STORAGE[k]).reshape(-1, 1)
-            for k, v in fields.items()}
-
-
-def _mat5_element(mi: int, payload: bytes) -> bytes:
-    """A MAT v5 data element: its 8-byte tag, then the payload padded to a multiple of 8 bytes."""
-    return struct.pack("<II", mi, len(payload)) + payload + bytes(-len(payload) % 8)
-
-
-def _mat5_array(mx_class: int, shape: tuple[int, ...], name: str, data: bytes) -> bytes:
-    flags = _mat5_element(_MI_UINT32, struct.pack("<II", mx_class, 0))
-    dims = _mat5_element(_MI_INT32, struct.pack(f"<{len(shape)}i", *shape))
-    return _mat5_element(_MI_MATRIX, flags + dims + _mat5_element(_MI_INT8, name.encode()) + data)
-
-
-def protocol_mat_bytes(fields: Mapping[str, np.ndarray]) -> bytes:
-    """A protocol config as MATLAB's ``save`` writes the real ones (scipy.io.savemat cannot): each variable
-    compressed; numbers are doubles stored with their array's integer type; filelist a cell of 1 x n char
-    rows in UTF-8. The header text is fixed so that bytes repeat."""
-    out = [_MAT5_HEADER.ljust(116) + bytes(8) + struct.pack("<H", 0x0100) + b"IM"]
-    for name, values in fields.items():
-        if values.dtype == object:
-            rows = [mat_string(v) for v in values.ravel(order="F")]  # str, or loadmat's 1-element arrays
-            data = b"".join(_mat5_array(_MX_CHAR, (1, len(r)), "", _mat5_element(_MI_UTF8, r.encode()))
-                            for r in rows)
-            array = _mat5_array(_MX_CELL, values.shape, name, data)
-        else:
-            array = _mat5_array(_MX_DOUBLE, values.shape, name,
-                                _mat5_element(_MI_OF[values.dtype], values.tobytes(order="F")))
-        packed = zlib.compress(array)
-        out.append(struct.pack("<II", _MI_COMPRESSED, len(packed)) + packed)  # compressed elements are not padded
-    return b"".join(out)
-
-
-def _cuhk03_testsets(people: list[_Cuhk03Person], seed: int) -> list[np.ndarray]:
-    """cuhk-03.mat's ``testsets``: 20 sets of rows [camera pair, row in the pair] (1-based doubles), of 100
-    identities each (all of them when there are fewer). Drawn at random: these are not the release's sets."""
-    rng = np.random.default_rng(derive_seed(seed, _S_TESTSETS))
-    size = min(TESTSET_IDS, len(people))
-    chosen = [np.sort(rng.choice(len(people), size, replace=False)) for _ in range(NUM_TESTSETS)]
-    return [np.array([[people[i].pair + 1, people[i].index] for i in rows], dtype=np.float64) for rows in chosen]
-
-
-def _matlab_names() -> Iterator[str]:
-    """a, b, ..., z, ba, bb, ...: the dataset names MATLAB gives cells' contents in ``#refs#``."""
-    n = 0
-    while True:
-        digits, k = "", n
-        while True:
-            digits = chr(ord("a") + k % 26) + digits
-            k //= 26
-            if k == 0:
-                break
-        yield digits
-        n += 1
-
-
-def _write_cuhk03_mat(path: Path, people: list[_Cuhk03Person], paint: _Painter, testsets: list[np.ndarray]) -> None:
-    """cuhk-03.mat as MATLAB -v7.3 writes it: HDF5, cells as object references, arrays stored transposed.
-
-    MATLAB is column-major, so an H x W x 3 image is stored as an HDF5 (3, W, H)
-    dataset, a num_ids x 10 cell as (10, num_ids), the 5 x 1 cells of camera
-    pairs as (1, 5), the 20 x 1 ``testsets`` as (1, 20) and each 100 x 2 test
-    set as (2, 100); an empty cell entry is MATLAB's empty double: uint64
-    [0, 0] with attribute MATLAB_empty = 1.
-    """
-    names = _matlab_names()
-    with h5py.File(path, "w", userblock_size=512) as f:
-        refs = f.create_group("#refs#")
-
-        def put(data: np.ndarray, matlab_class: str, empty: bool = False) -> h5py.Reference:
-            ds = refs.create_dataset(next(names), data=data, track_times=False)
-            ds.attrs["MATLAB_class"] = np.bytes_(matlab_class)
-            if empty:
-                ds.attrs["MATLAB_empty"] = np.uint8(1)
-            return ds.ref
-
-        def top_level_cell(name: str, entries: list[h5py.Reference]) -> None:
-            ds = f.create_dataset(name, data=np.array([entries], dtype=h5py.ref_dtype), track_times=False)
-            ds.attrs["MATLAB_class"] = np.bytes_("cell")
-
-        empty = np.zeros(2, dtype=np.uint64)
-        total = sum(len(p.columns[s]) for p in people for s in CUHK03_SETTINGS)
-        with tqdm(total=total, desc="generating cuhk-03.mat", unit="img", leave=False, disable=None) as bar:
-            for setting in CUHK03_SETTINGS:
-                pair_cells = []
-                for pair in range(5):
-                    rows = {p.index: p for p in people if p.pair == pair}
-                    cell = np.empty((10, max(rows, default=0)), dtype=h5py.ref_dtype)
-                    for row in range(cell.shape[1]):
-                        p = rows.get(row + 1)
-                        for col in range(10):
-                            if p is None or col not in p.columns[setting]:
-                                cell[col, row] = put(empty, "double", empty=True)
-                                continue
-                            cell[col, row] = put(paint(setting, p, col).transpose(2, 1, 0), "uint8")
-                            bar.update()
-                    pair_cells.append(put(cell, "cell"))
-                top_level_cell(setting, pair_cells)
-        top_level_cell("testsets", [put(rows.T, "double") for rows in testsets])
-    header = _MAT73_HEADER.ljust(116) + b" " * 8 + b"\x00\x02" + b"IM"
-    with open(path, "r+b") as fh:
-        fh.write(header)
-
-
-def _cuhk03_counts(splits: Mapping[str, Mapping[str, np.ndarray]]) -> dict[str, dict[str, int]]:
-    counts = {}
-    for s, split in splits.items():
-        ids = {k: len(set(split["labels"][split[k]].tolist())) for k in ("train", "query")}
-        counts[f"cuhk03-{s}"] = _counts(len(split["train"]), ids["train"], len(split["query"]), ids["query"],
-                                        len(split["gallery"]), 0)
-    return counts
-
-
-@dataclass(frozen=True)
-class _Cuhk03Release:
-    """What one CUHK03 generation writes: its people, the protocol configs' bytes and what they parse to."""
-
-    people: list[_Cuhk03Person]
-    configs: Mapping[str, bytes]  # setting -> cuhk03_new_protocol_config_<setting>.mat
-    splits: Mapping[str, Mapping[str, np.ndarray]]  # setting -> aea.data.datasets.read_protocol's fields
-    occlusion: float
-
-
-def _generated_cuhk03(size: SyntheticSize, seed: int) -> _Cuhk03Release:
-    people = _cuhk03_plan(size, seed)
-    configs = {s: protocol_mat_bytes(_cuhk03_protocol(people, s, seed)) for s in CUHK03_SETTINGS}
-    splits = {s: protocol_split(scipy.io.loadmat(io.BytesIO(configs[s])), Path(cuhk03_config_name(s)))
-              for s in CUHK03_SETTINGS}
-    return _Cuhk03Release(people, configs, splits, size.occlusion)
-
-
-def _full_cuhk03(protocol_dir: Path) -> _Cuhk03Release:
-    """Images for exactly the file lists of the real protocol configs, which are kept byte for byte."""
-    paths = {s: protocol_dir / cuhk03_config_name(s) for s in CUHK03_SETTINGS}
-    for path in paths.values():
-        if not path.is_file():
-            raise AEAError(f"{path} is missing; the full-size CUHK03 is built from the real protocol configs "
-                           "(zhunzhong07/person-re-ranking, evaluation/data/CUHK03; "
-                           "the repository has a copy in tests/data/real_cuhk03)")
-    splits = {s: read_protocol(paths[s]) for s in CUHK03_SETTINGS}
-    return _Cuhk03Release(_cuhk03_plan_from_protocols(splits), {s: paths[s].read_bytes() for s in CUHK03_SETTINGS},
-                          splits, DEFAULT_OCCLUSION)
-
-
-def _write_cuhk03(layout: str, out: Path, release: _Cuhk03Release, seed: int) -> dict[str, dict[str, int]]:
-    """``mat``: out/cuhk-03.mat + out/<config>.mat (moved to the root later); ``np``: out/<setting>/<split folders>."""
-    paint = _cuhk03_painter(release.people, release.occlusion, seed)
-    if layout == "mat":
-        _write_cuhk03_mat(out / CUHK03_MAT, release.people, paint, _cuhk03_testsets(release.people, seed))
-        for s in CUHK03_SETTINGS:
-            (out / cuhk03_config_name(s)).write_bytes(release.configs[s])
-        return _cuhk03_counts(release.splits)
-    by_name = {_cuhk03_name(p, col): (p, col) for p in release.people for s in CUHK03_SETTINGS for col in p.columns[s]}
-    for s in CUHK03_SETTINGS:
-        split = release.splits[s]
-        for key, folder in SPLIT_FOLDERS.items():
-            (out / s / folder).mkdir(parents=True)
-            for i in tqdm(split[key], desc=f"generating cuhk03-np {s} {folder}", unit="img", leave=False,
-                          disable=None):
-                p, col = by_name[split["filelist"][i]]
-                np_name = f"{p.label:04d}_c{col // 5 + 1}_{col + 1}.png"
-                Image.fromarray(paint(s, p, col)).save(out / s / folder / np_name, format="PNG")
-    return _cuhk03_counts(release.splits)
 
 
 # ----------------------------------------------------------------------------- entry point
@@ -852,61 +549,55 @@ def make_synthetic(name: str, root: str | os.PathLike, *,
                    layout: str = "mat", protocol_dir: str | os.PathLike | None = None) -> Path:
     """Generate dataset ``name`` under data root ``root`` in the release's on-disk layout; return its directory.
 
-    ``name``: market1501, dukemtmcreid, or cuhk03-labeled / cuhk03-detected /
-    cuhk03 (one generation serves both CUHK03 settings).  ``layout`` (CUHK03
-    only): "mat" writes cuhk03_release/cuhk-03.mat plus the two protocol
-    configs at the root; "np" writes the CUHK03-NP folders (cuhk03-np/).
-    ``size`` "full" (CUHK03 only) makes images for exactly the file lists of
-    the real protocol configs in ``protocol_dir`` and keeps those configs byte
-    for byte, so the release has the official counts.
+    ``name``: a setting of ``aea.names.DATASETS`` or a family's name (``aea.data.families``; ``cuhk03``: one
+    generation serves both CUHK03 settings), which writes the whole release.  ``layout``: one of the family's
+    (CUHK03: "mat" writes cuhk03_release/cuhk-03.mat plus the two protocol configs at the root; "np" writes the
+    CUHK03-NP folders, cuhk03-np/).  ``size`` "full" (CUHK03 only) makes images for exactly the file lists of
+    the real protocol configs in ``protocol_dir`` and keeps those configs byte for byte, so the release has
+    the official counts.
     The directory is built beside its final place and renamed into it, with
     the marker file ``aea_synthetic.json`` (parameters and counts the parser
     validates against).  Calling again with the same parameters is a no-op; a
     directory without the marker (a real dataset) is never overwritten.
     """
     root = Path(root)
-    family = "cuhk03" if name.startswith("cuhk03") else name
-    if family not in ("market1501", "dukemtmcreid", "cuhk03"):
-        raise AEAError(f"unknown dataset {name!r}; choose market1501, dukemtmcreid, cuhk03-labeled or cuhk03-detected")
-    if layout not in ("mat", "np") or (layout == "np" and family != "cuhk03"):
-        raise AEAError(f"layout {layout!r} is not available for {name}; use 'mat' or (CUHK03 only) 'np'")
+    family = family_of(name)
+    if layout not in family.layouts:
+        raise AEAError(f"layout {layout!r} is not available for {name}; use {' or '.join(map(repr, family.layouts))}")
     if (size == FULL) != (protocol_dir is not None):
         raise AEAError("the full size is built from the real protocol configs: give size full together with "
                        "--protocol-dir DIR (a copy is in tests/data/real_cuhk03), and no --protocol-dir otherwise")
-    release: _Cuhk03Release | None = None
+    full, spec = None, None
     if size == FULL:
-        if family != "cuhk03":
-            raise AEAError(f"size 'full' exists for CUHK03 only (made from the real protocol configs); "
+        if not family.has_full_size:
+            having = " and ".join(f.title for f in FAMILIES if f.has_full_size)
+            raise AEAError(f"size 'full' exists for {having} only (made from the real protocol configs); "
                            f"use smoke or tiny for {name}")
-        release = _full_cuhk03(Path(protocol_dir))
-        size_params: object = {FULL: {s: hashlib.sha256(release.configs[s]).hexdigest() for s in CUHK03_SETTINGS}}
+        size_params, full = family.full_size(Path(protocol_dir))
     else:
         spec = resolve_size(size)
         size_params = dataclasses.asdict(spec)
-    target = root / {"market1501": MARKET_DIR, "dukemtmcreid": DUKE_DIR,
-                     "cuhk03": CUHK03_RELEASE_DIR if layout == "mat" else CUHK03_NP_DIR}[family]
-    outside = [root / cuhk03_config_name(s) for s in CUHK03_SETTINGS] if target.name == CUHK03_RELEASE_DIR else []
-    params = {"generator_version": GENERATOR_VERSION, "dataset": family, "layout": layout,
+    target = root / family.release_dir(layout)
+    outside = [root / file for file in family.root_files(layout)]
+    params = {"generator_version": GENERATOR_VERSION, "dataset": family.name, "layout": layout,
               "size": size_params, "seed": int(seed)}
     sweep_temp_dirs(target)  # the folder of a generation killed before its rename
     marker = target / MARKER_NAME
     if marker.is_file():
         if read_json(marker).get("params") == json.loads(json.dumps(params)) and all(p.is_file() for p in outside):
-            log.info("%s already generated with these parameters at %s", family, target)
+            log.info("%s already generated with these parameters at %s", family.name, target)
             return target
     elif target.exists() or any(p.exists() for p in outside):
         raise AEAError(f"{target} exists and is not a generated dataset (no {MARKER_NAME}); "
                        "use another data root for generated data")
     root.mkdir(parents=True, exist_ok=True)
-    log.info("generating %s (size %s, seed %d) at %s", family, size if isinstance(size, str) else spec, seed, target)
+    log.info("generating %s (size %s, seed %d) at %s", family.name, size if isinstance(size, str) else spec, seed,
+             target)
     tmp = temp_dir_beside(target)
     try:
-        if family == "cuhk03":
-            counts = _write_cuhk03(layout, tmp, release or _generated_cuhk03(spec, seed), seed)
-        else:
-            counts = _write_folder_dataset(family, tmp, spec, seed)
+        counts = family.generate(tmp, layout, spec, seed, full)
         write_json(tmp / MARKER_NAME, {"params": params, "counts": counts})
-        refuse_foreign_entries(target, {entry.name for entry in tmp.iterdir()} | set(CUHK03_IMAGES.values()),
+        refuse_foreign_entries(target, {entry.name for entry in tmp.iterdir()} | set(family.derived_entries()),
                                f"or generate into another data root (--root) than {root}")
         for path in outside:
             os.replace(tmp / path.name, path)

@@ -23,7 +23,9 @@ from aea.data.datasets import (
     load_dataset,
     observed_counts,
 )
-from aea.data.synthetic import make_synthetic, protocol_mat_bytes
+from aea.data.families import cuhk03_format
+from aea.data.families.cuhk03_format import protocol_mat_bytes
+from aea.data.synthetic import make_synthetic
 from aea.errors import AEAError
 
 REAL = Path(__file__).parent / "real_cuhk03"
@@ -69,7 +71,7 @@ def real_images_dir(tmp_path: Path):
     def make(setting: str) -> Path:
         folder = tmp_path / f"images_{setting}"
         folder.mkdir()
-        for name in datasets.read_protocol(real_config(setting))["filelist"]:
+        for name in cuhk03_format.read_protocol(real_config(setting))["filelist"]:
             (folder / name).touch()
         return folder
 
@@ -79,7 +81,7 @@ def real_images_dir(tmp_path: Path):
 @pytest.mark.parametrize("setting", SETTINGS)
 def test_parser_reads_the_real_protocol_into_the_official_counts(real_images_dir, setting: str) -> None:
     images = real_images_dir(setting)
-    train, query, gallery, junk = datasets._parse_cuhk03_mat(real_config(setting), Path("cuhk-03.mat"), images)
+    train, query, gallery, junk = cuhk03_format.parse_mat(real_config(setting), Path("cuhk-03.mat"), images)
     relabelled = datasets._relabel(train)
     assert observed_counts(relabelled, query, gallery, junk) == DOCUMENTED_COUNTS[f"cuhk03-{setting}"]
     expected = {"labeled": (7368, 1400, 5328), "detected": (7365, 1400, 5332)}[setting]
@@ -101,7 +103,7 @@ def test_parser_reads_the_real_protocol_into_the_official_counts(real_images_dir
 def test_the_two_real_settings_swap_one_identity_between_train_and_test() -> None:
     """A quirk of the real files, found here: labeled trains on label 1202 and tests on 1390, detected the other
     way round (767 train ids each all the same); whatever reads them must not assume one identity split."""
-    splits = {s: datasets.read_protocol(real_config(s)) for s in SETTINGS}
+    splits = {s: cuhk03_format.read_protocol(real_config(s)) for s in SETTINGS}
     train = {s: set(splits[s]["labels"][splits[s]["train"]].tolist()) for s in SETTINGS}
     assert train["labeled"] - train["detected"] == {1202} and train["detected"] - train["labeled"] == {1390}
 
@@ -117,7 +119,7 @@ def test_a_real_protocol_with_another_releases_mat_is_refused(copy_of, setting: 
     message = str(err.value)
     assert "\n" not in message
     held = {p.name for p in (root / CUHK03_RELEASE_DIR / f"images_{setting}").glob("*.png")}
-    listed = datasets.read_protocol(real_config(setting))["filelist"].tolist()
+    listed = cuhk03_format.read_protocol(real_config(setting))["filelist"].tolist()
     missing = [n for n in listed if n not in held]
     config = (root / cuhk03_config_name(setting)).resolve()
     assert message.startswith(f"{missing[0]} (listed in {config}) is not in ")
@@ -196,7 +198,7 @@ def test_the_protocol_writer_reproduces_matlabs_variables_byte_for_byte(setting:
     element layout, storage types, cell elements, padding. Only the deflate stream and header date differ."""
     real = real_config(setting).read_bytes()
     mat = scipy.io.loadmat(real_config(setting))
-    written = protocol_mat_bytes({k: mat[k] for k in synthetic.PROTOCOL_STORAGE})
+    written = protocol_mat_bytes({k: mat[k] for k in cuhk03_format.PROTOCOL_STORAGE})
     assert mat5_variables(written) == mat5_variables(real)
     assert written[116:128] == real[116:128]
 
@@ -217,7 +219,7 @@ def test_generated_cuhk03_mat_has_the_classic_testsets_as_matlab_stores_them(tin
             assert rows == sorted(set(rows))
             sets.append(rows)
         assert all(s == sets[0] for s in sets)  # 32 of 32 identities: the same set twenty times
-    testsets = synthetic._cuhk03_testsets(synthetic._cuhk03_plan(synthetic.resolve_size("smoke"), 0), 0)
+    testsets = cuhk03_format.make_testsets(cuhk03_format.plan_people(synthetic.resolve_size("smoke"), 0), 0)
     assert len(testsets) == 20 and all(t.shape == (100, 2) for t in testsets)
     assert len({t.tobytes() for t in testsets}) == 20
 
@@ -226,16 +228,16 @@ def test_generated_cuhk03_mat_has_the_classic_testsets_as_matlab_stores_them(tin
 
 
 def test_the_full_plan_has_the_real_releases_people() -> None:
-    splits = {s: datasets.read_protocol(real_config(s)) for s in SETTINGS}
-    people = synthetic._cuhk03_plan_from_protocols(splits)
+    splits = {s: cuhk03_format.read_protocol(real_config(s)) for s in SETTINGS}
+    people = cuhk03_format.people_from_protocols(splits)
     assert len(people) == 1467
     assert [sum(p.pair == k for p in people) for k in range(5)] == [843, 440, 77, 58, 49]
     assert sum(len(p.columns["labeled"]) for p in people) == 14096
     assert sum(len(p.columns["detected"]) for p in people) == 14097
     for s in SETTINGS:  # exactly the file lists, nothing more
-        names = sorted(synthetic._cuhk03_name(p, c) for p in people for c in p.columns[s])
+        names = sorted(cuhk03_format.file_name(p, c) for p in people for c in p.columns[s])
         assert names == sorted(splits[s]["filelist"])
-    assert synthetic._cuhk03_counts(splits) == {f"cuhk03-{s}": DOCUMENTED_COUNTS[f"cuhk03-{s}"] for s in SETTINGS}
+    assert cuhk03_format.release_counts(splits) == {f"cuhk03-{s}": DOCUMENTED_COUNTS[f"cuhk03-{s}"] for s in SETTINGS}
 
 
 def test_full_size_needs_cuhk03_and_the_real_configs(tmp_path: Path) -> None:

@@ -25,6 +25,7 @@ from aea.data.datasets import (
     load_dataset,
     observed_counts,
 )
+from aea.data.families import cuhk03_format, folders
 
 
 def marker_counts(dataset_dir: Path, name: str) -> dict[str, int]:
@@ -107,7 +108,7 @@ def test_cuhk03_from_the_mat_release(tiny_releases: Path, setting: str) -> None:
     assert len(split.query) == 32  # one query per test identity and view
     assert {r.camid for r in split.query} == {0, 1}
     # every record is an extracted PNG named as in the protocol config
-    config = datasets.read_protocol(tiny_releases / datasets.cuhk03_config_name(setting))
+    config = cuhk03_format.read_protocol(tiny_releases / datasets.cuhk03_config_name(setting))
     listed = {config["filelist"][i] for k in ("train", "query", "gallery") for i in config[k]}
     records = split.train + split.query + split.gallery
     assert {Path(r.path).name for r in records} == listed
@@ -221,7 +222,7 @@ def test_split_cache_is_reused_and_invalidated_by_a_changed_listing(copy_of, mon
     def no_parse(*args):
         raise AssertionError("parsed again although the cache was valid")
 
-    monkeypatch.setattr(datasets, "_parse_folders", no_parse)
+    monkeypatch.setattr(folders, "parse_folders", no_parse)
     monkeypatch.setattr(datasets, "_check_images", no_parse)
     assert load_dataset("market1501", root) == first  # from the cache
     monkeypatch.undo()
