@@ -10,6 +10,7 @@ from snakemake.exceptions import WorkflowError
 
 from aea import tables as T
 from aea.config import DATASETS, data_root, load_profile, parse_run_name, read_yaml_file, resolve, run_name
+from aea.data.families import release_of
 from aea.errors import AEAError
 from aea.io import read_yaml
 from aea.runs import METRICS_FILE, MODEL_FILE, RUNS_ROOT, baseline1_overrides, profile_runs, run_inputs, run_path
@@ -18,9 +19,9 @@ from aea.tables.mechanism import mechanism_files
 PAPER_DIR = os.path.join(workflow.basedir, "results", "paper")  # reference values ship with the code
 ENV = "../envs/aea.yaml"  # the software of every rule (relative to the rule files)
 TABLE_NAMES = tuple(T.TABLES)
-# CUHK03 labeled and detected come from one release (cuhk-03.mat): generate it once.
-RELEASE = {"market1501": "market1501", "dukemtmcreid": "dukemtmcreid",
-           "cuhk03-labeled": "cuhk03-labeled", "cuhk03-detected": "cuhk03-labeled"}
+# The setting whose generation makes each setting's release (aea.data.families: CUHK03 labeled and detected
+# come from one cuhk-03.mat, generated once).
+RELEASE = {dataset: release_of(dataset) for dataset in DATASETS}
 
 
 def check_config_keys(config, schema):

@@ -24,9 +24,12 @@ MODULES = (
 FAMILIES: tuple[DatasetFamily, ...] = tuple(import_module(f"{__name__}.{module}").FAMILY for module in MODULES)
 #: Every evaluation setting by name, in table order.
 SETTINGS: dict[str, Setting] = {s.name: s for family in FAMILIES for s in family.settings}
-_FAMILY_OF = {s.name: family for family in FAMILIES for s in family.settings} | {f.name: f for f in FAMILIES}
-if len(SETTINGS) != sum(len(f.settings) for f in FAMILIES) or len(_FAMILY_OF) > len(SETTINGS) + len(FAMILIES):
-    raise ValueError(f"two dataset families in {MODULES} use one name: family and setting names must be unique")
+_FAMILY_OF: dict[str, DatasetFamily] = {}
+for _family in FAMILIES:  # a family's name and its settings' names, each naming this family only
+    for _name in {_family.name, *(s.name for s in _family.settings)}:
+        if _FAMILY_OF.setdefault(_name, _family) is not _family:
+            raise ValueError(f"dataset name {_name!r} is used by two families ({_FAMILY_OF[_name].name}, "
+                             f"{_family.name}); rename one in its module under aea/data/families/")
 
 
 def family_of(name: str) -> DatasetFamily:
