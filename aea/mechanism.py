@@ -91,6 +91,19 @@ def attention_share_per_part(masks: ArrayLike, labels: ArrayLike, num_labels: in
     return counts / total if total else counts
 
 
+def region_coverage(masks: ArrayLike, labels: ArrayLike, label: int) -> float:
+    """Share of the pixels labelled ``label`` that the masks select, pooled over the batch (generator version 3's
+    calibration: how much of the upper body Baseline 1's top-R% erasing mask covers); NaN without such a pixel.
+
+    ``masks``: boolean (N, H, W); ``labels``: integer (N, H, W) part ids at the masks' size.
+    """
+    masks, labels = np.asarray(masks), np.asarray(labels)
+    _check_masks(masks, labels)
+    region = labels == label
+    total = int(region.sum())
+    return float((masks & region).sum() / total) if total else float("nan")
+
+
 def mask_iou(a: ArrayLike, b: ArrayLike) -> np.ndarray:
     """Per-image intersection over union of two boolean (N, H, W) mask batches; two empty masks give 1."""
     a, b = np.asarray(a), np.asarray(b)

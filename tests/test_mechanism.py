@@ -8,6 +8,7 @@ from aea.mechanism import (
     constraint_report,
     hidden_region_uniqueness,
     mask_iou,
+    region_coverage,
     unique_share,
 )
 
@@ -105,3 +106,18 @@ def test_mask_iou_by_hand():
     np.testing.assert_allclose(mask_iou(b, a), mask_iou(a, b))
     with pytest.raises(ValueError, match="differ in shape"):
         mask_iou(a, b[:2])
+
+
+def test_region_coverage_by_hand():
+    labels = np.array([[[2, 2, 0], [2, 3, 3]],
+                       [[2, 0, 0], [0, 0, 0]]])
+    masks = np.array([[[True, False, True], [True, True, False]],
+                      [[False, True, False], [False, False, False]]])
+    # upper body (2): 4 pixels, 2 selected (the first image's (0, 0) and (1, 0)); lower (3): 1 of 2
+    assert region_coverage(masks, labels, 2) == pytest.approx(0.5)
+    assert region_coverage(masks, labels, 3) == pytest.approx(0.5)
+    assert region_coverage(masks, labels, 0) == pytest.approx(2 / 6)
+    assert np.isnan(region_coverage(masks, labels, 5))  # no such pixel
+    assert region_coverage(np.ones_like(masks), labels, 2) == 1.0
+    with pytest.raises(ValueError, match="resize the labels"):
+        region_coverage(masks, labels[:, :1], 2)

@@ -1,4 +1,4 @@
-"""Generator version 2: pedestrians identified by five body regions, with part labels (docs/mechanism.md).
+"""Generator versions 2 and 3: pedestrians identified by five body regions, with part labels (docs/mechanism.md).
 
 Every identity is coded independently in five regions (head: hair colour x
 headwear; upper body: colour x pattern; lower body: colour x style; shoes:
@@ -15,6 +15,13 @@ part-label PNG (``<release>.parts/<same path>.png``, ids of
 streams (scene, single-cue look, test-time occlusion), so the same generator
 seed gives the same scene in both variants and at every p, apart from what the
 variant or the occluder changes.
+
+Version 3 (docs/mechanism.md, "Generator version 3") draws the same scenes as version 2 from the same seed;
+only the test-time occlusion differs: ``occluded_region`` fixes the region an occluded image hides (``upper``:
+the torso itself), where version 2 (``any``) draws it uniformly among the regions the image shows.  An image is
+occluded iff the same uniform number u < p as in version 2, so at one seed the images occluded at p = 0.2 are a
+subset of those at p = 0.4 in either version.  Version 2 data are made exactly as before (``version=2``, the
+default).
 """
 
 from __future__ import annotations
@@ -43,7 +50,9 @@ from aea.seeding import derive_seed
 
 log = logging.getLogger(__name__)
 
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 2  # the default version of make_mechanism (the registered version-2 experiment)
+GENERATOR_VERSIONS = (2, 3)
+OCCLUDED_REGIONS = ("any", *REGIONS)  # version 3: which region an occluded test image hides; "any" as version 2
 VARIANTS = ("redundant", "single-cue")
 PARTS_SUFFIX = ".parts"
 IMAGES_NAME = "images.json"  # in the parts folder: every image's look, camera and occluded region
@@ -283,12 +292,15 @@ def _occlude(img: np.ndarray, labels: np.ndarray, region: str, colour: np.ndarra
 
 def render(look: Look, cam: CameraStyle, clutter: Clutter, rng: np.random.Generator,
            occluder: tuple[float, float, np.ndarray] | None = None,
-           occlusion: float = 0.0) -> tuple[np.ndarray, np.ndarray, str | None]:
+           occlusion: float = 0.0, occluded_region: str = "any") -> tuple[np.ndarray, np.ndarray, str | None]:
     """(image uint8 HxWx3, part labels uint8 HxW, occluded region or None) of one picture.
 
     ``rng`` draws the scene; ``occluder`` = (u, r, colour) drawn from its own
-    stream: the region with index ``floor(r * regions shown)`` is covered iff
-    ``u < occlusion``.  Illumination and noise act on the occluder too.
+    stream: iff ``u < occlusion``, the region with index ``floor(r * regions
+    shown)`` is covered (``occluded_region="any"``, version 2), or the region
+    ``occluded_region`` when the image shows it (version 3; an image without
+    that region, only possible for the item, stays unoccluded).  Illumination
+    and noise act on the occluder too.
     """
     var = synthetic._Variation.draw(rng, 0.0)  # version 1's background, pose, gain and noise draws
     img = synthetic._background(cam, var)
@@ -298,8 +310,12 @@ def render(look: Look, cam: CameraStyle, clutter: Clutter, rng: np.random.Genera
     region = None
     if occluder is not None and occluder[0] < occlusion:
         shown = [r for r in REGIONS if (labels == _LABEL[r]).any()]
-        region = shown[int(occluder[1] * len(shown))]
-        _occlude(img, labels, region, occluder[2])
+        if occluded_region == "any":
+            region = shown[int(occluder[1] * len(shown))]
+        elif occluded_region in shown:
+            region = occluded_region
+        if region is not None:
+            _occlude(img, labels, region, occluder[2])
     img = img * cam.gain * var.gain + var.noise
     return np.clip(img + 0.5, 0, 255).astype(np.uint8), labels, region
 
@@ -330,7 +346,7 @@ def resolve_mechanism_size(size: str | SyntheticSize | Mapping[str, object]) -> 
 
 
 def _write(out: Path, parts: Path, spec: SyntheticSize, variant: str, occlusion: float,
-           seed: int) -> tuple[dict[str, int], dict, dict[str, dict]]:
+           seed: int, occluded_region: str = "any") -> tuple[dict[str, int], dict, dict[str, dict]]:
     """Write images and labels; return (counts, constraints, per-image record)."""
     num_cams = NUM_CAMS[DATASET]
     _, shots = synthetic._folder_plan(DATASET, spec, num_cams, seed)
@@ -354,7 +370,8 @@ def _write(out: Path, parts: Path, spec: SyntheticSize, variant: str, occlusion:
             occluder = (float(occ_rng.random()), float(occ_rng.random()),
                         occ_rng.uniform(20, 235, size=3).astype(np.float32))
         img, labels, region = render(look, cams[shot.cam], clutter[shot.cam],
-                                     np.random.default_rng(derive_seed(seed, _S_SCENE, shot.key)), occluder, occlusion)
+                                     np.random.default_rng(derive_seed(seed, _S_SCENE, shot.key)), occluder, occlusion,
+                                     occluded_region)
         Image.fromarray(img).save(out / shot.folder / name, format="JPEG", quality=90)
         Image.fromarray(labels).save(parts / shot.folder / Path(name).with_suffix(".png"), format="PNG")
         if shot.folder == train_folder:
@@ -384,24 +401,35 @@ def check_constraints(constraints: Mapping[str, object], variant: str) -> None:
 
 
 def make_mechanism(root: str | os.PathLike, *, variant: str = "redundant", occlusion: float = 0.0,
-                   size: str | SyntheticSize | Mapping[str, object] = "smoke", seed: int = 0) -> Path:
-    """Generate a version-2 data set under data root ``root`` (Market-1501 layout); return the release directory.
+                   size: str | SyntheticSize | Mapping[str, object] = "smoke", seed: int = 0,
+                   version: int = GENERATOR_VERSION, occluded_region: str = "any") -> Path:
+    """Generate a data set of generator ``version`` (2 or 3) under data root ``root`` (Market-1501 layout); return
+    the release directory.
 
     The part labels go to ``<release>.parts/`` with ``images.json``; the
     marker ``aea_synthetic.json`` records the parameters, counts and the
     measured C1/C2.  The same parameters again are a no-op; a directory that
-    is not a generated data set is never overwritten.
+    is not a generated data set is never overwritten.  ``occluded_region``
+    (version 3 only): the region an occluded test image hides, or ``any``.
     """
     if variant not in VARIANTS:
         raise AEAError(f"unknown variant {variant!r}; choose {' or '.join(VARIANTS)}")
     if not 0.0 <= occlusion <= 1.0:
         raise AEAError(f"occlusion={occlusion} is not a probability; give a value in [0, 1] such as 0.2")
+    if version not in GENERATOR_VERSIONS:
+        raise AEAError(f"unknown generator version {version}; choose {' or '.join(map(str, GENERATOR_VERSIONS))}")
+    if occluded_region not in OCCLUDED_REGIONS:
+        raise AEAError(f"unknown occluded region {occluded_region!r}; choose one of {', '.join(OCCLUDED_REGIONS)}")
+    if version == 2 and occluded_region != "any":
+        raise AEAError("generator version 2 occludes any region; a fixed occluded region needs version=3")
     spec = resolve_mechanism_size(size)
     root = Path(root)
     target = root / MARKET_DIR
     labels_target = parts_dir(target)
-    params = {"generator": "bodyparts", "generator_version": GENERATOR_VERSION, "dataset": DATASET,
+    params = {"generator": "bodyparts", "generator_version": int(version), "dataset": DATASET,
               "variant": variant, "occlusion": float(occlusion), "size": dataclasses.asdict(spec), "seed": int(seed)}
+    if version >= 3:  # version 2's parameters stay exactly as they were (its markers, its no-op check)
+        params["occluded_region"] = occluded_region
     sweep_temp_dirs(target)  # the folder of a generation killed before its rename
     marker = target / MARKER_NAME
     if marker.is_file():
@@ -412,11 +440,17 @@ def make_mechanism(root: str | os.PathLike, *, variant: str = "redundant", occlu
         raise AEAError(f"{target} exists and is not a generated dataset (no {MARKER_NAME}); "
                        "use another data root for generated data")
     root.mkdir(parents=True, exist_ok=True)
-    log.info("generating mechanism data (%s, p=%g, seed %d) at %s", variant, occlusion, seed, target)
+    log.info("generating mechanism data (version %d, %s, p=%g, occluded region %s, seed %d) at %s", version, variant,
+             occlusion, occluded_region, seed, target)
     tmp = temp_dir_beside(target)
     try:
-        counts, constraints, records = _write(tmp / "release", tmp / "parts", spec, variant, occlusion, seed)
+        counts, constraints, records = _write(tmp / "release", tmp / "parts", spec, variant, occlusion, seed,
+                                              occluded_region)
         check_constraints(constraints, variant)
+        if version >= 3:  # how many test images hide each region (version 2's marker stays as it was)
+            hidden = [r["occluded"] for name, r in records.items() if not name.startswith(SPLIT_FOLDERS["train"])]
+            constraints["test_images"] = len(hidden)
+            constraints["occluded_test_images"] = {region: hidden.count(region) for region in REGIONS}
         write_json(tmp / "parts" / IMAGES_NAME, records)
         write_json(tmp / "release" / MARKER_NAME,
                    {"params": params, "counts": {DATASET: counts}, "constraints": constraints})

@@ -422,8 +422,13 @@ def mechanism_files(out_dir: str | Path) -> tuple[Path, Path, Path, Path]:
 
 
 def make_mechanism(metrics_paths: Sequence[str | Path], out_dir: str | Path) -> pd.DataFrame:
-    """``mechanism.csv`` + ``.md`` + ``.png`` (+ provenance) in ``out_dir`` from the runs' metrics files."""
+    """``mechanism.csv`` + ``.md`` + ``.png`` (+ provenance) in ``out_dir`` from the runs' metrics files; runs on
+    generator-version-3 data get the version-3 analysis (``aea.tables.mechanism_v3``)."""
     metrics = load_metrics(metrics_paths)
+    from aea.tables import mechanism_v3
+
+    if mechanism_v3.is_version3(metrics):
+        return mechanism_v3.make_mechanism_v3(metrics_paths, out_dir, metrics)
     table = build_mechanism(metrics)
     csv_path, md_path, png_path, provenance = mechanism_files(out_dir)
     Path(out_dir).mkdir(parents=True, exist_ok=True)

@@ -106,3 +106,7 @@ rule mechanism_table:
     shell:
         "aea table mechanism --metrics {input.metrics:q} --out-dir {params.out_dir:q} > {log:q} 2>&1"
         " || (tail -n 1 {log:q} >&2; exit 1)"
+
+
+include: "mechanism_v3_common.smk"
+include: "mechanism_v3.smk"  # the version-3 experiment (docs/mechanism.md, "Generator version 3")
