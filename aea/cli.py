@@ -342,6 +342,13 @@ def cmd_compare(args: argparse.Namespace) -> None:
     log.info("diff written to %s", Path(args.out_dir) / f"{args.name}.diff.md")
 
 
+def cmd_paper_template(args: argparse.Namespace) -> None:
+    from aea.tables.paper import write_paper_template
+
+    log.info("wrote %s: fill its empty values from the paper (or leave them empty: never guessed)",
+             write_paper_template(args.name, args.paper_dir))
+
+
 def cmd_show(args: argparse.Namespace) -> None:
     from aea import show
     from aea.data.datasets import load_dataset
@@ -456,6 +463,12 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--out-dir", default="results")
     compare.add_argument("--paper-dir", default="results/paper")
     compare.set_defaults(func=cmd_compare)
+
+    template = sub.add_parser("paper-template", help="write results/paper/<table>.csv for a table you added: every "
+                              "cell, values empty, to fill from the paper")
+    template.add_argument("name", help="a table of aea.tables.specs.TABLES")
+    template.add_argument("--paper-dir", default="results/paper")
+    template.set_defaults(func=cmd_paper_template)
 
     show = sub.add_parser("show", help="pictures of a trained run: attention maps, erased images, rank lists")
     show.add_argument("what", choices=("attention", "erasing", "ranks"))

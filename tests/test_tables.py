@@ -633,3 +633,19 @@ def test_interpretations_table_runs_each_choice_both_ways(tmp_path):
     assert ("| AEA: B - A | triplet_mode=joint - triplet_mode=per_network | Market-1501 | mAP "
             "| -5.0 [-5.0, -5.0] (2) | fails |") in md
     assert T.read_table(tmp_path / "out" / "interpretations.csv").shape[0] == len(table)
+
+
+def test_paper_template_lists_every_cell_of_the_committed_reference_and_never_overwrites(tmp_path, capsys):
+    """`aea paper-template NAME` (a table added to the registry): the committed references are such templates with
+    the paper's known values filled in, so the template has their cells in their order, every value empty."""
+    from aea.cli import main
+
+    for name in T.TABLES:
+        assert main(["paper-template", name, "--paper-dir", str(tmp_path)]) == 0
+        template = pd.read_csv(tmp_path / f"{name}.csv", keep_default_na=False)
+        committed = pd.read_csv(PAPER_DIR / f"{name}.csv", keep_default_na=False)
+        assert list(template.columns) == list(committed.columns)
+        key = ["table", "method", "dataset", "setting", "metric"]
+        assert template[key].equals(committed[key]) and (template.value == "").all()
+    assert main(["paper-template", "table2", "--paper-dir", str(tmp_path)]) == 2
+    assert "exists; fill its empty values from the paper" in capsys.readouterr().err

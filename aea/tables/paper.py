@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from aea.errors import AEAError
+from aea.io import write_text
 from aea.tables.specs import (
     KEY_COLUMNS,
     add_param_columns,
@@ -44,12 +45,25 @@ def paper_skeleton(name: str) -> pd.DataFrame:
     return df[KEY_COLUMNS + list(spec.params) + PAPER_VALUE_COLUMNS]
 
 
+def write_paper_template(name: str, paper_dir: str | Path) -> Path:
+    """Write ``<paper_dir>/<name>.csv``, every cell of table ``name`` with its value unknown (``paper_skeleton``),
+    for a table added to ``aea.tables.specs.TABLES``; an existing reference is never overwritten."""
+    path = Path(paper_dir) / f"{name}.csv"
+    if path.exists():
+        raise AEAError(f"{path} exists; fill its empty values from the paper instead of writing a template over it")
+    skeleton = paper_skeleton(name)
+    write_text(path, skeleton.to_csv(index=False, lineterminator="\n"))
+    return path
+
+
 def _read_reference(path: Path, columns: Sequence[str]) -> pd.DataFrame:
     try:
         with open(path, newline="") as f:
             rows = [row for row in csv.reader(f) if row]
     except FileNotFoundError:
-        raise AEAError(f"paper reference {path} missing; restore it from git (results/paper/)") from None
+        raise AEAError(f"paper reference {path} missing; restore it from git (results/paper/), or for a table you "
+                       f"added write its template with `aea paper-template {path.stem} --paper-dir {path.parent}`"
+                       ) from None
     if not rows:
         raise AEAError(f"{path} is empty; restore it from git (results/paper/)")
     for i, row in enumerate(rows[1:], start=2):
