@@ -32,8 +32,8 @@ def cfg(method: str, dataset: str = "market1501", profile: str = "paper", **over
 def test_the_tiny_table2_is_counted_as_by_hand(tmp_path):
     """tiny: Market-1501 and CUHK03 detected, seed 0, 2 epochs (1 warm-up) of min(16 ids // P=4, 2) = 2 steps.
     AEA trains both networks (2 warm-up one-network steps + 2 joint steps) and writes Baseline 1 from its basic
-    network; Baseline 2 the same steps; Baselines 3/4 take Baseline 1's basic network and train the
-    complementary one after the warm-up (2 one-network steps)."""
+    network; Baseline 2 the same steps; Baselines 3/4 and the control (two networks, no erasing) take Baseline 1's
+    basic network and train the complementary one after the warm-up (2 one-network steps)."""
     commands = dry_run_commands("table2", "tiny", snakefile=REPO / "Snakefile", directory=tmp_path, everything=True)
     trainings = trainings_of(commands)
     got = sorted((t.cfg.method, t.cfg.dataset, t.epochs, t.one_network_steps, t.two_network_steps,
@@ -41,15 +41,15 @@ def test_the_tiny_table2_is_counted_as_by_hand(tmp_path):
     expected = sorted([(m, d, e, one, two, m == "aea", False)
                        for d in ("market1501", "cuhk03-detected")
                        for m, e, one, two in (("aea", 2, 2, 2), ("baseline2", 2, 2, 2), ("baseline3", 1, 2, 0),
-                                              ("baseline4", 1, 2, 0))])
+                                              ("baseline4", 1, 2, 0), ("noerase", 1, 2, 0))])
     assert got == expected
-    assert sum(t.iterations for t in trainings) == 24 and sum(t.epochs for t in trainings) == 12
+    assert sum(t.iterations for t in trainings) == 28 and sum(t.epochs for t in trainings) == 14
     report = plan(trainings, tmp_path / "no-benchmarks")
-    assert "total                           8        8       12          24" in report  # runs, trained, epochs, iters
-    assert "8 two-network steps + 16 one-network steps" in report
+    assert "total                          10       10       14          28" in report  # runs, trained, epochs, iters
+    assert "8 two-network steps + 20 one-network steps" in report
     assert "no step time measured at this shape" in report
     # without --all the finished runs are left out: none here, so the same trainings
-    assert len(trainings_of(dry_run_commands("table2", "tiny", snakefile=REPO / "Snakefile", directory=tmp_path))) == 8
+    assert len(trainings_of(dry_run_commands("table2", "tiny", snakefile=REPO / "Snakefile", directory=tmp_path))) == 10
 
 
 def test_each_method_trains_what_it_trains():
