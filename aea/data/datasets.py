@@ -28,7 +28,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from aea.data.families import FAMILIES, SETTINGS, family_of
+from aea.data.families import SETTINGS, family_of
 from aea.data.families.base import COUNT_KEYS as COUNT_KEYS
 from aea.data.families.base import MARKER_NAME as MARKER_NAME
 from aea.data.families.base import Located, Parsed, fix_root
@@ -43,10 +43,8 @@ log = logging.getLogger(__name__)
 CACHE_VERSION = 2  # 2: written after every image decoded fully (1: after reading headers only)
 
 # Read off the registry (aea.data.families) for the modules and tests that import them from here.
-_FOLDER = {f.name: f.folder for f in FAMILIES}
-MARKET_DIR, DUKE_DIR, CUHK03_RELEASE_DIR = _FOLDER["market1501"], _FOLDER["dukemtmcreid"], _FOLDER["cuhk03"]
-CUHK03_NP_DIR = _CUHK03.np_folder
-cuhk03_config_name = _CUHK03.config_name
+MARKET_DIR, DUKE_DIR = family_of("market1501").folder, family_of("dukemtmcreid").folder
+CUHK03_RELEASE_DIR, CUHK03_NP_DIR, cuhk03_config_name = _CUHK03.folder, _CUHK03.np_folder, _CUHK03.config_name
 NUM_CAMS = {name: s.cameras for name, s in SETTINGS.items()}
 #: The releases' documented numbers (gallery_images after dropping junk), from each family's module.
 DOCUMENTED_COUNTS: dict[str, dict[str, int]] = {name: s.counts._asdict() for name, s in SETTINGS.items()}
