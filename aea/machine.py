@@ -2,7 +2,8 @@
 
 Floating-point results depend on the CPU's vector kernels (torch picks them by CPU capability), the thread
 count (the order of a reduction), the library versions and, on a GPU, the card. Verdicts are expected to
-reproduce across machines within their error rate; digits are not (README, "Deciding the paper's claims").
+reproduce across machines within their error rate; digits are not (docs/statistics.md, "What reproduces across
+machines").
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The paper-profile rehearsal (workflow/scripts/rehearse-paper.sh) on the tiny generated Market-1501: the `paper`
 profile's ResNet-50 at 256x128 through the CLI, the pretrained-weights loading path with a random-valued stand-in
 file, two networks trained for one iteration and evaluated. The market-scale rehearsal is the same script with
-SIZE unset (README); this keeps its every step in the default suite (about a minute on 2 cores)."""
+SIZE unset (docs/datasets.md); this keeps its every step in the default suite (about a minute on 2 cores)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The workflow on a real SLURM cluster: a single node on loopback (workflow/scripts/slurm-local.sh), the shipped
-SLURM settings (a Snakemake workflow profile, workflow/slurm) with README's overrides for a CPU-only cluster.
+SLURM settings (a Snakemake workflow profile, workflow/slurm) with docs/slurm.md's overrides for a CPU-only cluster.
 
 The cluster tests carry the `slurm` marker and are left out of the default `pytest` run: they need root (the
 script installs Debian's SLURM packages when missing and starts the daemons). CI runs them after the main suite:
@@ -32,7 +32,7 @@ SNAKEMAKE = shutil.which("snakemake") or str(Path(sys.executable).parent / "snak
 TABLE2 = "results/profiles/tiny/table2.csv"  # the tiny profile is not the default: its tables go here
 RUNS = "results/runs/tiny"
 LOCAL = ["--cores", "2", "--config", "profile=tiny", "train_threads=1"]
-# README's command for a CPU-only cluster: the shipped SLURM settings, then what a CPU-only node needs.
+# docs/slurm.md's command for a CPU-only cluster: the shipped SLURM settings, then what a CPU-only node needs.
 ON_SLURM = ["--workflow-profile", "workflow/slurm", "--config", "profile=tiny", "train_threads=1",
             "gpus_per_run=0", "--default-resources", "mem_mb=2000", "runtime=30",
             "--slurm-init-seconds-before-status-checks", "2"]
