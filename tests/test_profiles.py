@@ -102,9 +102,9 @@ def test_bad_profiles_are_one_clear_error(tmp_path, text, message):
 
 
 def test_smoke_groups_its_seeds_into_one_job_per_run_and_paper_does_not():
-    """smoke's runs take seconds (a process start ~4 s): one job trains all 8 seeds; paper's take hours."""
+    """smoke's runs take seconds (a process start ~4 s): one job trains all 7 seeds; paper's take hours."""
     smoke, tiny, paper = (load_profile(n) for n in ("smoke", "tiny", "paper"))
     assert smoke.group_seeds and tiny.group_seeds and not paper.group_seeds
-    assert smoke.seeds == tuple(range(8)) and paper.seeds == (0, 1, 2) and tiny.seeds == (0,)
+    assert smoke.seeds == tuple(range(7)) and paper.seeds == (0, 1, 2) and tiny.seeds == (0,)
     # the sweeps and interpretations: smoke's first 3 seeds; tiny inherits the number, capped by its one seed
     assert (smoke.sweep_seeds, tiny.sweep_seeds, paper.sweep_seeds) == ((0, 1, 2), (0,), (0, 1, 2))
