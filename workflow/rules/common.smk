@@ -118,6 +118,12 @@ def other_runs(wildcards):
     return {key: run_name(*run) for key, run in run_inputs(cfg, overrides).items()}
 
 
+def other_run_models(cfg, run_folder):
+    """The model files of the runs a run of ``cfg`` (no overrides) takes as input, by `aea train` option
+    (``aea.runs.run_inputs``); ``run_folder(method)``: that method's run folder of the same unit."""
+    return {key: f"{run_folder(method)}/{MODEL_FILE}" for key, (method, _) in run_inputs(cfg, {}).items()}
+
+
 def train_inputs(wildcards):
     inputs = {"data": f"{RUNS}/data/{wildcards.dataset}.json"}
     for key, name in other_runs(wildcards).items():

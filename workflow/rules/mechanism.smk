@@ -37,10 +37,10 @@ rule mechanism_train:
     input:
         unpack(mechanism_train_inputs),
     output:
-        model=f"{MECH_RUNS}/{{variant}}-g{{gen}}/{{method}}/seed{{seed}}/model.pt",
-        metrics=f"{MECH_RUNS}/{{variant}}-g{{gen}}/{{method}}/seed{{seed}}/metrics.json",
+        model=f"{mechanism_run('{variant}', '{gen}', '{method}', '{seed}')}/{MODEL_FILE}",
+        metrics=mechanism_metrics("{variant}", "{gen}", "{method}", "{seed}", "0"),
     log:
-        f"{MECH_RUNS}/{{variant}}-g{{gen}}/{{method}}/seed{{seed}}/job.log",
+        f"{mechanism_run('{variant}', '{gen}', '{method}', '{seed}')}/job.log",
     params:
         profile=MECH_PROFILE.name,
         root=lambda w: mechanism_root(w.variant, "0", w.gen),
@@ -67,11 +67,11 @@ rule mechanism_evaluate:
         **{**MECH_WILDCARDS, "variant": "|".join(MECH_RETESTED)},
     input:
         data=[f"{MECH_DATA}/.aea/{{variant}}-p{p}-g{{gen}}.{MECH_PROFILE.synthetic}.done" for p in MECH_OCCLUSION[1:]],
-        model=f"{MECH_RUNS}/{{variant}}-g{{gen}}/{{method}}/seed{{seed}}/model.pt",
+        model=f"{mechanism_run('{variant}', '{gen}', '{method}', '{seed}')}/{MODEL_FILE}",
     output:
-        [f"{MECH_RUNS}/{{variant}}-g{{gen}}/{{method}}/seed{{seed}}/metrics-p{p}.json" for p in MECH_OCCLUSION[1:]],
+        [mechanism_metrics("{variant}", "{gen}", "{method}", "{seed}", p) for p in MECH_OCCLUSION[1:]],
     log:
-        f"{MECH_RUNS}/{{variant}}-g{{gen}}/{{method}}/seed{{seed}}/evaluate.log",
+        f"{mechanism_run('{variant}', '{gen}', '{method}', '{seed}')}/evaluate.log",
     params:
         roots=lambda w: [mechanism_root(w.variant, p, w.gen) for p in MECH_OCCLUSION[1:]],
     threads: config["train_threads"]

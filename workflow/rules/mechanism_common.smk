@@ -24,7 +24,7 @@ def mechanism_run(variant, gen, method, seed):
 
 
 def mechanism_metrics(variant, gen, method, seed, p):
-    name = "metrics.json" if p == "0" else f"metrics-p{p}.json"
+    name = METRICS_FILE if p == "0" else f"metrics-p{p}.json"
     return f"{mechanism_run(variant, gen, method, seed)}/{name}"
 
 
@@ -37,10 +37,9 @@ def mechanism_inputs():
 
 def mechanism_train_inputs(wildcards):
     """The run's data, and the Baseline-1 run of the same unit for a run that takes its basic network from it."""
-    inputs = {"data": f"{MECH_DATA}/.aea/{wildcards.variant}-p0-g{wildcards.gen}.{MECH_PROFILE.synthetic}.done"}
-    for key, (method, _) in run_inputs(mechanism_config(wildcards), {}).items():  # the design's runs have no overrides
-        inputs[key] = f"{mechanism_run(wildcards.variant, wildcards.gen, method, wildcards.seed)}/{MODEL_FILE}"
-    return inputs
+    runs = other_run_models(mechanism_config(wildcards),
+                            lambda method: mechanism_run(wildcards.variant, wildcards.gen, method, wildcards.seed))
+    return {"data": f"{MECH_DATA}/.aea/{wildcards.variant}-p0-g{wildcards.gen}.{MECH_PROFILE.synthetic}.done", **runs}
 
 
 def mechanism_config(wildcards):

@@ -34,10 +34,10 @@ rule mechanism_v3_train:
     input:
         unpack(mechanism3_train_inputs),
     output:
-        model=f"{MECH3_RUNS}/redundant-g{{gen}}/{{method}}/seed{{seed}}/model.pt",
-        metrics=f"{MECH3_RUNS}/redundant-g{{gen}}/{{method}}/seed{{seed}}/metrics.json",
+        model=f"{mechanism3_run('{gen}', '{method}', '{seed}')}/{MODEL_FILE}",
+        metrics=mechanism3_metrics("{gen}", "{method}", "{seed}", "p0"),
     log:
-        f"{MECH3_RUNS}/redundant-g{{gen}}/{{method}}/seed{{seed}}/job.log",
+        f"{mechanism3_run('{gen}', '{method}', '{seed}')}/job.log",
     params:
         profile=MECH3_PROFILE.name,
         root=lambda w: mechanism3_root("p0", w.gen),
@@ -63,9 +63,9 @@ rule mechanism_v3_evaluate:
         **MECH3_WILDCARDS,
     input:
         data=lambda w: mechanism3_done(w.gen),
-        models=[f"{MECH3_RUNS}/redundant-g{{gen}}/{m}/seed{{seed}}/model.pt" for m in MECH3_METHODS],
+        models=[f"{mechanism3_run('{gen}', m, '{seed}')}/{MODEL_FILE}" for m in MECH3_METHODS],
     output:
-        [f"{MECH3_RUNS}/redundant-g{{gen}}/{m}/seed{{seed}}/metrics-{s}.json" for m in MECH3_METHODS
+        [mechanism3_metrics("{gen}", m, "{seed}", s) for m in MECH3_METHODS
          for s in MECH3_RETESTS],
     log:
         f"{MECH3_RUNS}/redundant-g{{gen}}/evaluate-seed{{seed}}.log",

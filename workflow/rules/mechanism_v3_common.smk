@@ -2,7 +2,7 @@
 # is): the version-3 profile, where its data and runs live, and what its table reads (docs/mechanism.md).
 
 MECH3_PROFILE = load_profile("mechanism-v3-tiny" if PROFILE.name == "tiny" else "mechanism-v3")
-MECH3_RUNS = f"results/runs/{MECH3_PROFILE.name}"
+MECH3_RUNS = profile_runs(MECH3_PROFILE.name)
 MECH3_DATA = str(data_root(os.path.dirname(MECH3_PROFILE.defaults["data_root"]))
                  / os.path.basename(MECH3_PROFILE.defaults["data_root"]))
 MECH3_OUT = f"{OUT}/mechanism-v3"
@@ -29,7 +29,7 @@ def mechanism3_run(gen, method, seed):
 
 
 def mechanism3_metrics(gen, method, seed, test_set):
-    return f"{mechanism3_run(gen, method, seed)}/{'metrics.json' if test_set == 'p0' else f'metrics-{test_set}.json'}"
+    return f"{mechanism3_run(gen, method, seed)}/{METRICS_FILE if test_set == 'p0' else f'metrics-{test_set}.json'}"
 
 
 def mechanism3_inputs():
@@ -45,7 +45,6 @@ def mechanism3_config(wildcards):
 
 def mechanism3_train_inputs(wildcards):
     """The unit's data, and the runs a run takes its basic network from (``aea.runs.run_inputs``, as mechanism.smk)."""
-    inputs = {"data": mechanism3_done(wildcards.gen)}
-    for key, (method, _) in run_inputs(mechanism3_config(wildcards), {}).items():
-        inputs[key] = f"{mechanism3_run(wildcards.gen, method, wildcards.seed)}/{MODEL_FILE}"
-    return inputs
+    runs = other_run_models(mechanism3_config(wildcards),
+                            lambda method: mechanism3_run(wildcards.gen, method, wildcards.seed))
+    return {"data": mechanism3_done(wildcards.gen), **runs}
