@@ -44,7 +44,7 @@ import pandas as pd
 
 from aea import stats as S
 from aea.errors import AEAError
-from aea.io import atomic_path, read_json, write_json, write_text
+from aea.io import read_json, write_json, write_text
 from aea.mechanism import LABELS, REGIONS, SALIENT_REGION
 from aea.tables.aggregate import collect_provenance, load_metrics, write_csv
 
@@ -385,34 +385,18 @@ def mechanism_v3_markdown(table: pd.DataFrame, units: pd.DataFrame, png_name: st
 
 def plot_gains(table: pd.DataFrame, out_png: str | Path) -> None:
     """AEA minus each reference in official mAP on p0, upper-p0.2, upper-p0.4, with 95% generator-level intervals."""
-    from matplotlib.figure import Figure
+    from aea.tables.mechanism import plot_gain_lines
 
-    fig = Figure(figsize=(5, 3.5), dpi=128)
-    ax = fig.subplots()
     xs = {"p0": 0.0, "upper-p0.2": 0.2, "upper-p0.4": 0.4}
-    for i, (ref, label) in enumerate(GAIN_REFERENCES.items()):
+    lines = []
+    for ref, label in GAIN_REFERENCES.items():
         sel = table[(table["metric"] == PRIMARY_METRIC) & (table["region"] == "")
                     & table["comparison"].isin([f"aea@{ts} - {ref}@{ts}" for ts in xs]) & table["low"].notna()]
-        if not len(sel):
-            continue
-        x = np.array([xs[ts] for ts in sel["test_set"]]) + (i - 1) * 0.008
-        y = sel["diff"].to_numpy(float)
-        err = np.vstack([y - sel["low"].to_numpy(float), sel["high"].to_numpy(float) - y])
-        order = np.argsort(x)
-        ax.errorbar(x[order], y[order], yerr=err[:, order], marker="o", markersize=4, capsize=3,
-                    label=f"AEA - {label}")
-    ax.axhline(0.0, color="grey", linewidth=0.8)
-    ax.set_xlabel("probability p that a test image's torso is hidden", fontsize=8)
-    ax.set_ylabel("official mAP difference (points)", fontsize=8)
-    ax.set_title("95% intervals over generator seeds", fontsize=8)
-    ax.set_xticks([0.0, 0.2, 0.4])
-    ax.tick_params(labelsize=7)
-    ax.grid(alpha=0.3)
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    with atomic_path(out_png) as tmp:
-        fig.savefig(tmp, format="png")
+        if len(sel):
+            lines.append((label, np.array([xs[ts] for ts in sel["test_set"]]), sel["diff"].to_numpy(float),
+                          sel["low"].to_numpy(float), sel["high"].to_numpy(float)))
+    plot_gain_lines(lines, out_png, xlabel="probability p that a test image's torso is hidden",
+                    title="95% intervals over generator seeds")
 
 
 def make_mechanism_v3(metrics_paths: Sequence[str | Path], out_dir: str | Path,
