@@ -38,9 +38,12 @@ def links(page: Path) -> list[tuple[str, str]]:
 
 
 def test_readme_is_short_and_links_every_page_under_docs():
+    """A page counts as linked when README links it or a folder holding it (docs/mechanism/: one folder of
+    measured tables per run, added as runs are made)."""
     assert len(README.read_text().splitlines()) < README_MAX_LINES
-    linked = {(REPO / path).resolve() for path, _ in links(README) if path}
-    missing = [page.relative_to(REPO).as_posix() for page in PAGES if page.resolve() not in linked]
+    linked = {(REPO / path).resolve() for path, _ in links(README) if path} - {REPO, REPO / "docs"}
+    missing = [page.relative_to(REPO).as_posix() for page in PAGES
+               if not {page.resolve(), *page.resolve().parents} & linked]
     assert missing == [], f"README links no page {missing}"
 
 
