@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from aea.config import format_value, run_name
+from aea.data.families import family_of
 from aea.errors import AEAError
 from aea.methods import REGISTRY
 from aea.names import DATASETS, LAYERS
@@ -29,7 +30,7 @@ from aea.runs import METRICS_FILE, profile_runs, run_path
 METHOD_LABELS = {name: method.title for name, method in REGISTRY.items()}
 # table metric -> metrics.json field (fractions there, percent here)
 METRIC_FIELDS = {"rank1": "rank1", "mAP": "map_official", "mAP_noninterp": "map_noninterp"}
-CUHK03 = ("cuhk03-labeled", "cuhk03-detected")
+CUHK03 = tuple(s.name for s in family_of("cuhk03").settings)  # the paper's claims name its two settings
 DEFAULT_SETTING = "default"
 KEY_COLUMNS = ["table", "method", "dataset", "setting", "metric"]
 
