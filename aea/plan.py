@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aea.benchmarks import DEFAULT_ROOT, arch_label, read_rows
-from aea.config import RunConfig, load_profile, parse_overrides, resolve
+from aea.config import Profile, RunConfig, load_profile, parse_overrides, resolve
 from aea.errors import AEAError
 from aea.methods import get_method
 
@@ -85,14 +85,13 @@ def dry_run_commands(target: str, profile: str, *, snakefile: str | Path = "Snak
     return [line.split(":", 1)[1].strip() for line in done.stdout.splitlines() if line.startswith("Shell command:")]
 
 
-def train_ids(cfg: RunConfig) -> int:
-    """Training identities of the run's data set: the generator's size for generated data, the release's
-    documented count for real data."""
+def train_ids(cfg: RunConfig, profile: Profile) -> int:
+    """Training identities of the run's data set: the generator's size for generated data (``profile``'s
+    ``synthetic``), the release's documented count for real data."""
     from aea.data.bodyparts import MECHANISM_SIZES
     from aea.data.datasets import DOCUMENTED_COUNTS
     from aea.data.synthetic import SYNTHETIC_SIZES
 
-    profile = load_profile(cfg.profile)
     if profile.synthetic and cfg.profile.startswith("mechanism"):
         return MECHANISM_SIZES[profile.synthetic].train_ids
     if profile.synthetic in SYNTHETIC_SIZES:
@@ -123,15 +122,17 @@ def parse_train_command(command: str) -> list[Training]:
     profile = load_profile(options["--profile"])
     dataset, method = options["--dataset"], options.get("--method", "aea")
     overrides = profile.canonical(dataset, parse_overrides(items))
-    return [count_training(resolve(profile, dataset, method, overrides, int(seed)), read_off="--basic-of" in options,
-                           writes_baseline1="--write-baseline1" in options)
+    return [count_training(resolve(profile, dataset, method, overrides, int(seed)), profile,
+                           read_off="--basic-of" in options, writes_baseline1="--write-baseline1" in options)
             for seed in options["--seed"].split(",")]
 
 
-def count_training(cfg: RunConfig, *, read_off: bool = False, writes_baseline1: bool = False) -> Training:
-    """Epochs, iterations and steps of one run (see the module docstring)."""
+def count_training(cfg: RunConfig, profile: Profile, *, read_off: bool = False,
+                   writes_baseline1: bool = False) -> Training:
+    """Epochs, iterations and steps of one run of ``profile`` (the one the command names: a file's profile is found
+    by its path, not by the name it gives itself; see the module docstring)."""
     spec = get_method(cfg.method, cfg.peer_form)
-    per_epoch = train_ids(cfg) // cfg.batch_p
+    per_epoch = train_ids(cfg, profile) // cfg.batch_p
     if cfg.max_iters_per_epoch is not None:
         per_epoch = min(per_epoch, cfg.max_iters_per_epoch)
     warmup = min(cfg.warmup_epochs, cfg.epochs)

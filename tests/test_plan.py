@@ -21,6 +21,7 @@ from aea.plan import (
 )
 
 REPO = Path(__file__).resolve().parent.parent
+PAPER = load_profile("paper")
 
 
 def cfg(method: str, dataset: str = "market1501", profile: str = "paper", **overrides):
@@ -53,20 +54,20 @@ def test_the_tiny_table2_is_counted_as_by_hand(tmp_path):
 
 
 def test_each_method_trains_what_it_trains():
-    aea = count_training(cfg("aea"))
+    aea = count_training(cfg("aea"), PAPER)
     assert (aea.iters_per_epoch, aea.epochs) == (751 // 8, 100)  # one P x K batch per 8 identities
     assert (aea.one_network_steps, aea.two_network_steps) == (10 * 93, 90 * 93)  # warm-up: basic network alone
-    b3 = count_training(cfg("baseline3"))
+    b3 = count_training(cfg("baseline3"), PAPER)
     assert (b3.epochs, b3.one_network_steps, b3.two_network_steps) == (90, 90 * 93, 0)  # complementary only
-    b1 = count_training(cfg("baseline1"))
+    b1 = count_training(cfg("baseline1"), PAPER)
     assert (b1.one_network_steps, b1.two_network_steps) == (100 * 93, 0)
-    assert count_training(cfg("baseline1"), read_off=True).iterations == 0
-    joint = count_training(cfg("baseline3", triplet_mode="joint"))  # no shared basic network: both trained
+    assert count_training(cfg("baseline1"), PAPER, read_off=True).iterations == 0
+    joint = count_training(cfg("baseline3", triplet_mode="joint"), PAPER)  # no shared basic network: both trained
     assert (joint.one_network_steps, joint.two_network_steps) == (10 * 93, 90 * 93)
-    assert count_training(cfg("aea", "cuhk03-labeled")).iters_per_epoch == 767 // 8
-    mech = count_training(cfg("aea", profile="mechanism"))
+    assert count_training(cfg("aea", "cuhk03-labeled"), PAPER).iters_per_epoch == 767 // 8
+    mech = count_training(cfg("aea", profile="mechanism"), load_profile("mechanism"))
     assert (mech.iters_per_epoch, mech.epochs) == (64 // 8, 12)
-    tiny = count_training(cfg("aea", profile="tiny"))
+    tiny = count_training(cfg("aea", profile="tiny"), load_profile("tiny"))
     assert tiny.iters_per_epoch == 2  # max_iters_per_epoch
 
 
@@ -114,7 +115,7 @@ def test_hours_come_from_the_latest_step_times_of_each_device(tmp_path):
     times = measured_step_times(("resnet50", "256", "128", "32"), tmp_path)
     assert [(t.device, t.two, t.one, t.core_hours_factor) for t in times] == [("cpu-test", 20.0, 8.0, 4)]
     assert "2026-02-01" in times[0].label and times[0].sources.endswith("b.csv")
-    aea = count_training(cfg("aea"))  # 90 * 93 two-network + 10 * 93 one-network steps
+    aea = count_training(cfg("aea"), PAPER)  # 90 * 93 two-network + 10 * 93 one-network steps
     hours = (90 * 93 * 20.0 + 10 * 93 * 8.0) / 3600
     report = plan([aea], tmp_path)
     assert f"cpu-test: {hours:,.0f} CPU hours = {hours * 4:,.0f} core-hours" in report
@@ -122,3 +123,16 @@ def test_hours_come_from_the_latest_step_times_of_each_device(tmp_path):
     assert estimate is not None and "ESTIMATE" in estimate.label and "ESTIMATE" in report
     assert estimate.two == pytest.approx(2 * estimate.one)
     assert published_step_times(cfg("aea", profile="smoke")) is None  # only the paper's network
+
+
+def test_a_profile_file_is_counted_as_its_own_not_by_the_name_it_gives_itself(tmp_path):
+    """`aea plan ... --profile my-seeds.yaml`: the runs of a profile file whose ``profile:`` name is no shipped
+    profile are counted with the file's data (this once looked the name up among the shipped ones and failed)."""
+    own = tmp_path / "my-seeds.yaml"
+    own.write_text("base: smoke\nprofile: my-seeds\nseeds: [0, 1]\n")
+    commands = dry_run_commands("table2", str(own), snakefile=REPO / "Snakefile", directory=tmp_path)
+    trainings = trainings_of(commands)
+    assert trainings and {t.cfg.profile for t in trainings} == {"my-seeds"}
+    assert {t.cfg.seed for t in trainings} == {0, 1}
+    smoke = count_training(resolve(load_profile("smoke"), "market1501", "aea", {}, 0), load_profile("smoke"))
+    assert {t.iters_per_epoch for t in trainings if t.cfg.dataset == "market1501"} == {smoke.iters_per_epoch}

@@ -114,7 +114,7 @@ def test_each_run_has_one_rule_as_a_cluster_job_sees_it(tmp_path):
 # The rules that use neither torch nor a GPU (LIGHT_JOB in workflow/rules/slurm_head.smk); every other rule takes the
 # SLURM settings' default-resources, which are a training's.
 LIGHT_RULES = {"synthetic_dataset", "check_dataset", "interpretations", "table_page", "all_tables", "mechanism_data",
-               "mechanism_table", *(f"table_{name}" for name in TABLES)}
+               "mechanism_table", "mechanism_v3_data", "mechanism_v3_table", *(f"table_{name}" for name in TABLES)}
 PROFILE = REPO / "workflow/slurm/config.yaml"
 
 
@@ -152,7 +152,10 @@ def test_every_job_gets_the_site_settings_and_every_torch_job_a_trainings_resour
                             capture_output=True, text=True, timeout=300, check=True).stdout.split()
     seen = set()
     for config in (profile["config"], ["profile=tiny", "train_threads=8", "gpus_per_run=1"]):  # real, generated data
-        for job in dry_run_jobs(clone, [*args, "--config", *config]):
+        out = f"results/profiles/{next(c.split('=')[1] for c in config if c.startswith('profile='))}"
+        # the default target, and the version-3 mechanism experiment, which runs only when asked for
+        targets = ["all", f"{out}/mechanism-v3/mechanism.csv"]
+        for job in dry_run_jobs(clone, [*args, "--config", *config, "--", *targets]):
             rule, resources, threads, command = job["rule"], job["resources"], job["threads"], job["command"]
             asked = (resources.get("mem_mb"), resources.get("runtime"), resources.get("gpu", "0"))
             seen.add(rule)
@@ -204,7 +207,7 @@ def test_table2_through_slurm_equals_the_local_run(runs):
     rules = "|".join(TRAINING_RULES)
     trainings = re.findall(rf"has been submitted with SLURM jobid \d+ \(log: [^)]*/rule_({rules})/", printed)
     tiny = load_profile("tiny")  # one run per Table 2 method, dataset and seed of the profile
-    runs = len(TABLES["table2"].methods) * len(tiny.datasets) * len(tiny.seeds)
+    runs = len(TABLES["table2"].all_methods) * len(tiny.datasets) * len(tiny.seeds)  # the control's runs too
     assert len(list((on_slurm / RUNS).glob("*/*/seed*/model.pt"))) == runs
     # One job per run, but AEA's job also writes its Baseline 1 (read off its basic network): one job fewer per
     # dataset and seed.
