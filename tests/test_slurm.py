@@ -26,6 +26,9 @@ from aea.config import load_profile
 from aea.tables.specs import TABLES
 
 log = logging.getLogger(__name__)
+sys.path.insert(0, str(Path(__file__).parent))
+from test_workflow import workflow_copy  # noqa: E402  (the workflow as a user's clone has it)
+
 REPO = Path(__file__).resolve().parent.parent
 SCRIPT = REPO / "workflow/scripts/slurm-local.sh"
 SNAKEMAKE = shutil.which("snakemake") or str(Path(sys.executable).parent / "snakemake")
@@ -60,15 +63,6 @@ finally:
 """
 
 
-def copy_workflow(clone: Path) -> Path:
-    """The workflow as a user's clone has it, without anyone's results (results/paper ships with the code)."""
-    (clone / "results").mkdir(parents=True)
-    shutil.copy(REPO / "Snakefile", clone)
-    shutil.copytree(REPO / "workflow", clone / "workflow", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(REPO / "results/paper", clone / "results/paper")
-    return clone
-
-
 def workflow_env(data: Path) -> dict[str, str]:
     env = {**os.environ, "AEA_DATA": str(data)}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"  # the `aea` of this install
@@ -83,7 +77,7 @@ def snakemake(clone: Path, args: list[str], timeout: int = 900) -> subprocess.Co
 def test_parsing_the_workflow_does_not_import_torch(tmp_path):
     """Every SLURM job starts Snakemake twice (sbatch, then srun) and each start parses the workflow: it must not
     pay for importing torch (about 1.5 s each time); `aea train` imports it in its own process."""
-    clone = copy_workflow(tmp_path / "clone")
+    clone = workflow_copy(tmp_path / "clone")
     done = subprocess.run([sys.executable, "-c", PARSE_WITHOUT_TORCH, "-n", "--cores", "1", "--config",
                            "profile=tiny", "--", TABLE2], cwd=clone, env=workflow_env(tmp_path / "data"),
                           capture_output=True, text=True, timeout=300)
@@ -97,7 +91,7 @@ def test_each_run_has_one_rule_as_a_cluster_job_sees_it(tmp_path):
     run (made by train_aea_and_baseline1), a Baseline-4 job would retrain AEA under `train` inside its own job (other
     code and params than recorded) and delete AEA's outputs when that failed. So under `train` alone the plain AEA
     and Baseline-1 runs have no rule, and the combined rule makes both."""
-    clone = copy_workflow(tmp_path / "clone")
+    clone = workflow_copy(tmp_path / "clone")
 
     def dry_run(rule: str, target: str) -> str:
         done = subprocess.run([SNAKEMAKE, "-n", "--cores", "1", "--config", "profile=tiny", "--allowed-rules", rule,
@@ -142,7 +136,7 @@ def test_every_job_gets_the_site_settings_and_every_torch_job_a_trainings_resour
     a user would, in default-resources): partition and account reach every job; each rule that runs torch (the
     trainings, the mechanism trainings and evaluations, attention maps; any rule not declared light) gets a
     training's memory, time, GPU and threads, and its command uses the threads the job asks SLURM for."""
-    clone = copy_workflow(tmp_path / "clone")
+    clone = workflow_copy(tmp_path / "clone")
     profile = yaml.safe_load(PROFILE.read_text())
     assert "set-resources" not in profile, "a per-rule list misses the rules it does not name"
     site = {**profile["default-resources"], "slurm_account": "lab", "slurm_partition": "gpu"}
@@ -190,7 +184,7 @@ def runs(cluster, tmp_path_factory) -> tuple[Path, Path, str]:
     share one data root (made by the local run), as a cluster's shared storage would hold it. Returns the two
     clones and what the SLURM run printed."""
     root = tmp_path_factory.mktemp("slurm")
-    local, on_slurm = copy_workflow(root / "local"), copy_workflow(root / "on slurm")
+    local, on_slurm = workflow_copy(root / "local"), workflow_copy(root / "on slurm")
     for clone, args in ((local, LOCAL), (on_slurm, ON_SLURM)):
         started = time.perf_counter()
         done = snakemake(clone, args)
@@ -511,3 +505,13 @@ def test_a_refusal_is_final_and_a_late_timeout_with_every_output_written_counts_
     (tmp_path / "m.json").touch()
     late(executor, info, timeout)
     assert reported[-1] == "success"
+
+
+def test_the_old_slurm_settings_path_stops_with_one_line_naming_the_new_one(tmp_path):
+    """`--workflow-profile workflow/profiles/slurm` (before issue 21) runs nothing and names workflow/slurm."""
+    clone = workflow_copy(tmp_path / "clone")
+    done = subprocess.run([SNAKEMAKE, "-n", "--workflow-profile", "workflow/profiles/slurm"], cwd=clone,
+                          env=workflow_env(tmp_path / "data"), capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0 and "Job stats" not in done.stdout + done.stderr
+    assert ("workflow/profiles/slurm moved to workflow/slurm: pass --workflow-profile workflow/slurm"
+            in done.stdout + done.stderr)

@@ -29,6 +29,9 @@ def check_config_keys(config, schema):
 
     snakemake.utils.validate then checks types and ranges; its message for an unknown key does not list the
     valid ones."""
+    if "moved_to" in config:  # the stub left where the SLURM settings were (workflow/profiles/slurm/)
+        raise WorkflowError(f"workflow/profiles/slurm moved to {config['moved_to']}: pass --workflow-profile "
+                            f"{config['moved_to']} (the same SLURM settings; 'profile' names the run profiles only)")
     valid = read_yaml(os.path.join(workflow.basedir, schema))["properties"]
     unknown = sorted(set(config) - set(valid))
     if unknown:
