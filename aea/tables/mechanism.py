@@ -165,23 +165,26 @@ def unit_differences(test: Test, runs: Mapping[RunKey, Mapping[Unit, Mapping[str
     """Per unit (having every run of the test), the per-query differences of ``test`` in percent."""
     per_term = [runs.get((test.variant, p, method), {}) for _, method, p in test.terms]
     units = sorted(set.intersection(*(set(r) for r in per_term)))
-    out = {}
-    for unit in units:
-        queries = None
-        total = None
-        for (sign, _, _), term_runs in zip(test.terms, per_term):
-            per_query = term_runs[unit].get("per_query")
-            if per_query is None:
-                raise AEAError(f"run {term_runs[unit].get('run_name', '?')} lacks per-query results; "
-                               "re-run its evaluation")
-            q, values = S.per_query_values(per_query, test.metric)
-            if queries is not None and not np.array_equal(q, queries):
-                raise AEAError(f"{test.id}: the runs of generator seed {unit[0]} were evaluated on different "
-                               "queries; evaluate them on the data sets of one generator seed")
-            queries = q
-            total = sign * values if total is None else total + sign * values
-        out[unit] = total
-    return out
+    return {unit: signed_per_query(test.id, test.metric, [(sign, term_runs[unit]) for (sign, _, _), term_runs
+                                                          in zip(test.terms, per_term)], unit[0])[1]
+            for unit in units}
+
+
+def signed_per_query(test_id: str, metric: str, signed_runs: Sequence[tuple[int, Mapping[str, Any]]],
+                     generator: int) -> tuple[np.ndarray, np.ndarray]:
+    """(query ids, per query the sum of sign x the run's value of ``metric`` in percent) over the runs of one unit
+    of a test (generator versions 2 and 3); refuses runs without per-query results or on different queries."""
+    queries, total = None, None
+    for sign, run in signed_runs:
+        per_query = run.get("per_query")
+        if per_query is None:
+            raise AEAError(f"run {run.get('run_name', '?')} lacks per-query results; re-run its evaluation")
+        q, values = S.per_query_values(per_query, metric)
+        if queries is not None and not np.array_equal(q, queries):
+            raise AEAError(f"{test_id}: the runs of generator seed {generator} were evaluated on different "
+                           "queries; evaluate them on the data sets of one generator seed")
+        queries, total = q, (sign * values if total is None else total + sign * values)
+    return queries, total
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,7 @@ from aea.errors import AEAError
 from aea.io import read_json, write_json, write_text
 from aea.mechanism import LABELS, REGIONS, SALIENT_REGION
 from aea.tables.aggregate import collect_provenance, load_metrics, write_csv
+from aea.tables.mechanism import plot_gain_lines, signed_per_query
 
 NAME = "mechanism"
 VERSION = 3
@@ -179,17 +180,8 @@ def unit_differences(test: Test, runs: Mapping[RunKey, Mapping[Unit, Mapping[str
     units = sorted(set.intersection(*(set(r) for r in per_term)))
     out = {}
     for unit in units:
-        queries, total = None, None
-        for (sign, _, _), term_runs in zip(test.terms, per_term):
-            per_query = term_runs[unit].get("per_query")
-            if per_query is None:
-                raise AEAError(f"run {term_runs[unit].get('run_name', '?')} lacks per-query results; re-run its "
-                               "evaluation")
-            q, values = S.per_query_values(per_query, test.metric)
-            if queries is not None and not np.array_equal(q, queries):
-                raise AEAError(f"{test.id}: the runs of generator seed {unit[0]} were evaluated on different "
-                               "queries; evaluate them on the data sets of one generator seed")
-            queries, total = q, (sign * values if total is None else total + sign * values)
+        queries, total = signed_per_query(test.id, test.metric, [(sign, term_runs[unit]) for (sign, _, _), term_runs
+                                                                 in zip(test.terms, per_term)], unit[0])
         if test.region is not None:
             if regions is None or unit[0] not in regions:
                 continue
@@ -385,8 +377,6 @@ def mechanism_v3_markdown(table: pd.DataFrame, units: pd.DataFrame, png_name: st
 
 def plot_gains(table: pd.DataFrame, out_png: str | Path) -> None:
     """AEA minus each reference in official mAP on p0, upper-p0.2, upper-p0.4, with 95% generator-level intervals."""
-    from aea.tables.mechanism import plot_gain_lines
-
     xs = {"p0": 0.0, "upper-p0.2": 0.2, "upper-p0.4": 0.4}
     lines = []
     for ref, label in GAIN_REFERENCES.items():
