@@ -169,6 +169,10 @@ def test_interpretations_run_each_open_choice_both_ways(clone):
     one_network = metrics_of(clone, "market1501", "reda-peer_form_one_network")
     assert one_network["feature_dim"] == 2560 and one_network["config"]["peer_form"] == "one_network"
     assert "test_feature_norm=concat" in metrics_of(clone, "market1501", "aea")["alternatives"]
+    # the control (two networks, no erasing) has the same 5,120-d feature: re-read both ways, no training
+    norm = table[table.key == "test_feature_norm"]
+    assert {"Two networks, no erasing: B - A", "AEA - Two networks, no erasing"} <= set(norm.comparison)
+    assert "test_feature_norm=concat" in metrics_of(clone, "market1501", "noerase")["alternatives"]
     assert "## triplet: one per network vs one over both networks" in (clone / OUT / "interpretations.diff.md"
                                                                       ).read_text()
 
