@@ -104,8 +104,9 @@ def cmd_data(args: argparse.Namespace) -> None:
         from aea.data.bodyparts import make_mechanism
 
         path = make_mechanism(Path(args.root), variant=args.variant, occlusion=args.occlusion, size=args.size,
-                              seed=args.seed)
-        log.info("wrote mechanism data (%s, p=%g) to %s", args.variant, args.occlusion, path)
+                              seed=args.seed, version=args.generator_version, occluded_region=args.occluded_region)
+        log.info("wrote mechanism data (version %d, %s, p=%g, occluded region %s) to %s", args.generator_version,
+                 args.variant, args.occlusion, args.occluded_region, path)
     elif args.action == "stand-in-weights":
         from aea.models.backbone import write_stand_in_weights
 
@@ -405,6 +406,11 @@ def build_parser() -> argparse.ArgumentParser:
                       "or single-cue (only the upper body does)")
     data.add_argument("--occlusion", type=float, default=0.0,
                       help="make-mechanism: probability p that a test image has one body region occluded")
+    data.add_argument("--generator-version", type=int, default=2,
+                      help="make-mechanism: 2 (the first registered experiment) or 3 (docs/mechanism.md)")
+    data.add_argument("--occluded-region", default="any",
+                      help="make-mechanism, version 3: the region an occluded test image hides (upper, lower, head, "
+                      "shoes, item) or any")
     data.add_argument("--json", help="check: also write the counts to this JSON file")
     data.add_argument("--out", help="stand-in-weights: the file to write (random weights in torchvision's format, "
                       "for rehearsals; not ImageNet weights)")

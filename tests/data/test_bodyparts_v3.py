@@ -104,3 +104,22 @@ def test_version_2_marker_and_refusals(made: dict[str, Path], tmp_path: Path) ->
     again = make_mechanism(made["upper-p0.4"].parent, occlusion=0.4, size=SIZE, seed=SEED, version=3,
                            occluded_region="upper")
     assert again == made["upper-p0.4"]
+
+
+def test_cli_makes_version_3_data(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`aea data make-mechanism --generator-version 3 --occluded-region upper`: the same data set the workflow's
+    job makes (make_mechanism with version 3); an unknown version or region is one line naming the choices."""
+    from aea.cli import main
+
+    args = ["--occlusion", "0.4", "--seed", "3", "--size", "tiny"]
+    assert main(["data", "make-mechanism", "--root", str(tmp_path / "cli"), "--generator-version", "3",
+                 "--occluded-region", "upper", *args]) == 0
+    made = make_mechanism(tmp_path / "lib", occlusion=0.4, seed=3, size="tiny", version=3, occluded_region="upper")
+    assert digests(tmp_path / "cli" / made.name) == digests(made)
+    params = read_json(made / MARKER_NAME)["params"]
+    assert (params["generator_version"], params["occluded_region"]) == (3, "upper")
+    assert main(["data", "make-mechanism", "--root", str(tmp_path / "x"), "--generator-version", "4"]) == 2
+    assert main(["data", "make-mechanism", "--root", str(tmp_path / "x"), "--occluded-region", "torso"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["aea: error: unknown generator version 4; choose 2 or 3",
+                   "aea: error: unknown occluded region 'torso'; choose one of any, head, upper, lower, shoes, item"]
