@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     import torch
 
     from aea.data.datasets import Split
+    from aea.erasing import MaskBank
     from aea.models.aea import TwoNetworks
     from aea.models.branch import ReIDNetwork
 
@@ -129,6 +130,15 @@ def load_run(run_dir: Path, device: torch.device) -> tuple[RunConfig, TwoNetwork
         raise AEAError(f"{model_path} does not hold a whole run ({type(e).__name__}: {e}); {damaged}") from None
     record = {"overrides": saved.get("overrides", {}), "train_seconds": saved.get("train_seconds", float("nan"))}
     return cfg, place(model, device).eval(), record
+
+
+def read_static_masks(run_dir: Path | None) -> MaskBank | None:
+    """The masks a Baseline-4 / AOS run computed once with its Baseline 1 and saved in its folder
+    (``static_masks.npz``); None when it has none (yet), or no folder is given."""
+    from aea.erasing import MaskBank
+
+    path = Path(run_dir) / STATIC_MASKS_FILE if run_dir is not None else None
+    return MaskBank.load(path) if path is not None and path.is_file() else None
 
 
 def not_a_run_file(path: Path, fix: str) -> str:

@@ -10,12 +10,12 @@ import torch
 from aea.data.datasets import Split
 from aea.data.loaders import build_test_loader
 from aea.device import pick_device
-from aea.erasing import EraseInput, MaskBank, build_erasing
+from aea.erasing import EraseInput, build_erasing
 from aea.errors import AEAError
 from aea.evaluate import extract_features, feature_fn, pids_cams
 from aea.methods import get_method
 from aea.models.aea import TwoNetworks, basic_network
-from aea.runs import STATIC_MASKS_FILE, load_run
+from aea.runs import STATIC_MASKS_FILE, load_run, read_static_masks
 from aea.viz import denormalize, plot_attention, plot_erasing, plot_rank_list
 from kernels.reference import attention_map, resize_map
 
@@ -55,10 +55,10 @@ def show_erasing(run_dir: Path, split: Split, out_png: Path, *, count: int = 8, 
     dev = next(model.parameters()).device
     kwargs = method.erasing.kwargs(cfg)
     if method.erasing.needs == "baseline1_masks":  # computed once by the run's training
-        masks = Path(run_dir) / STATIC_MASKS_FILE
-        if not masks.is_file():
-            raise AEAError(f"{masks} not found: the run's masks are written when it trains; train it first")
-        kwargs["masks"] = MaskBank.load(masks)
+        kwargs["masks"] = read_static_masks(Path(run_dir))
+        if kwargs["masks"] is None:
+            raise AEAError(f"{Path(run_dir) / STATIC_MASKS_FILE} not found: the run's masks are written when it "
+                           "trains; train it first")
     strategy = build_erasing(method.erasing, **kwargs)
     batch = first_batch(split.train, cfg, count)
     images = batch["images"].to(dev)

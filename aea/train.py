@@ -41,6 +41,7 @@ from aea.runs import (
     load_run,
     read_checkpoint,
     read_log,
+    read_static_masks,
     run_inputs,
     save_atomic,
     write_log,
@@ -117,13 +118,11 @@ def run_erasing(cfg: RunConfig, method: Method, split: Split | None, baseline1_d
         return None
     kwargs = strategy.kwargs(cfg)
     if strategy.needs == "baseline1_masks":
-        cached = Path(out_dir) / STATIC_MASKS_FILE if out_dir is not None else None
-        if cached is not None and cached.is_file():
-            kwargs["masks"] = MaskBank.load(cached)
-        else:
+        kwargs["masks"] = read_static_masks(out_dir)
+        if kwargs["masks"] is None:
             kwargs["masks"] = static_masks(cfg, strategy, split, baseline1_dir, device)
-            if cached is not None:
-                kwargs["masks"].save(cached)
+            if out_dir is not None:
+                kwargs["masks"].save(Path(out_dir) / STATIC_MASKS_FILE)
     return build_erasing(strategy, **kwargs)
 
 

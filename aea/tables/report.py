@@ -36,7 +36,7 @@ from aea.tables.aggregate import (
 )
 from aea.tables.claims import CLAIMS, HARNESS, evaluate_claims, interval_text, seeds_needed_text
 from aea.tables.paper import read_paper, read_peers
-from aea.tables.specs import KEY_COLUMNS, METHOD_LABELS, TABLES, add_param_columns, get_spec
+from aea.tables.specs import KEY_COLUMNS, METHOD_LABELS, add_param_columns, get_spec
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +151,7 @@ def diff_markdown(diff: pd.DataFrame, claims: pd.DataFrame, context: pd.DataFram
         "- 'paper value unknown' = the paper's number is not available to us; fill it in results/paper/ "
         "and rebuild. No value is ever guessed.",
     ]
-    controls = get_spec(name).controls if name in TABLES else ()
+    controls = get_spec(name).controls
     if controls:
         lines.append(f"- '{NOT_IN_PAPER}' = a control row the harness adds ("
                      + ", ".join(METHOD_LABELS[m].lower() for m in controls) + "): the paper has no such row, so "

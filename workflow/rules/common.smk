@@ -13,7 +13,7 @@ from aea.config import DATASETS, data_root, load_profile, parse_run_name, read_y
 from aea.data.families import release_of
 from aea.errors import AEAError
 from aea.io import read_yaml
-from aea.runs import METRICS_FILE, MODEL_FILE, RUNS_ROOT, baseline1_overrides, profile_runs, run_inputs, run_path
+from aea.runs import METRICS_FILE, MODEL_FILE, RUNS_ROOT, profile_runs, run_inputs, run_path
 from aea.tables.mechanism import mechanism_files
 
 PAPER_DIR = os.path.join(workflow.basedir, "results", "paper")  # reference values ship with the code
