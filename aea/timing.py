@@ -11,7 +11,7 @@ at the start and at the end, the CPUs this process may use, the UTC start time, 
 (``aea.evaluate.git_commit``, ``aea.machine.machine_record``), read once the command has ended so that torch is
 neither loaded beside it nor counted in its peak memory.
 
-The row is appended atomically: the file is rewritten through ``aea.io.atomic_path`` under a lock on its folder, so
+The row is appended atomically: the file is rewritten through ``aea.io.write_text`` under a lock on its folder, so
 a reader never sees half a row and two timings ending together both land. The header is written once, with the
 first row; a file with other columns is refused before the command runs. The command's exit status is this
 process's (128 + N when signal N killed it; 127 when it cannot be found), so a timed ``pytest`` or ``snakemake``
@@ -42,7 +42,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from aea.io import atomic_path
+from aea.io import write_text
 
 COLUMNS = ("date", "name", "command", "exit_code", "wall_s", "user_s", "sys_s", "max_rss_mib", "load_1m_start",
            "load_1m_end", "cpus", "commit", "cpu_model", "cpu_capability", "torch", "numpy", "gpu", "note")
@@ -100,8 +100,7 @@ def append_row(path: str | os.PathLike, row: dict[str, Any]) -> Path:
         if not old:
             writer.writeheader()
         writer.writerow({column: row.get(column, "") for column in COLUMNS})
-        with atomic_path(path) as tmp:
-            tmp.write_text(old + line.getvalue())
+        write_text(path, old + line.getvalue())
     return path
 
 
@@ -227,8 +226,7 @@ def update_page(page: str | os.PathLike, table: str) -> bool:
     new = f"{head}{BEGIN}\n{table}{END}{rest.split(END, 1)[1]}"
     if new == text:
         return False
-    with atomic_path(page) as tmp:
-        tmp.write_text(new)
+    write_text(page, new)
     return True
 
 
