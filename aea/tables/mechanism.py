@@ -328,7 +328,8 @@ def c3_holds(row: Mapping[str, Any]) -> bool:
     return bool(salient == max(erased.values()) and salient >= 2 * row[f"pixels_{SALIENT_REGION}"])
 
 
-def _num(value: Any, digits: int = 2) -> str:
+def num_text(value: Any, digits: int = 2) -> str:
+    """``value`` with ``digits`` decimals; empty for a missing one (None, NaN)."""
     return "" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
 
 
@@ -343,7 +344,7 @@ def _cell(r: Any) -> str:
 def _generator_cell(r: Any) -> str:
     if not isinstance(r.gen_low, float) or math.isnan(r.gen_low):
         return ""
-    return f"[{r.gen_low:+.2f}, {r.gen_high:+.2f}] ({_num(r.gen_df, 0)})"
+    return f"[{r.gen_low:+.2f}, {r.gen_high:+.2f}] ({num_text(r.gen_df, 0)})"
 
 
 def mechanism_markdown(table: pd.DataFrame, measured: pd.DataFrame, png_name: str) -> str:
@@ -366,9 +367,9 @@ def mechanism_markdown(table: pd.DataFrame, measured: pd.DataFrame, png_name: st
              "generator-level 95% (df) | t p | Holm p | Wilcoxon p | verdict |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in table.itertuples():
-        lines.append(f"| {r.id} | {r.role} | {r.statement} | {r.metric} | {_cell(r)} | {r.n_units} | {_num(r.df, 0)} | "
-                     f"{_generator_cell(r)} | {_num(r.t_p, 4)} | {_num(r.holm_p, 4)} | {_num(r.wilcoxon_p, 4)} | "
-                     f"{r.verdict} |")
+        lines.append(f"| {r.id} | {r.role} | {r.statement} | {r.metric} | {_cell(r)} | {r.n_units} | "
+                     f"{num_text(r.df, 0)} | {_generator_cell(r)} | {num_text(r.t_p, 4)} | {num_text(r.holm_p, 4)} | "
+                     f"{num_text(r.wilcoxon_p, 4)} | {r.verdict} |")
     if len(measured):
         lines += ["", "## Attention measures (means over units)", "",
                   "IoU: the basic vs the complementary network's top-R% attention on the query images. Erased "
@@ -381,9 +382,9 @@ def mechanism_markdown(table: pd.DataFrame, measured: pd.DataFrame, png_name: st
             c3_row = (r["method"], r["variant"], r["p"]) == ("baseline1", "redundant", 0.0)
             c3 = ("holds" if c3_holds(r) else "fails") if c3_row and not math.isnan(r["erased_upper"]) else ""
             lines.append(f"| {r['variant']} | {r['p']:g} | {r['method']} | {r['n_units']} | "
-                         f"{_num(r['attention_iou'], 3)} | "
-                         + " | ".join(_num(r[f"erased_{lb}"], 3) for lb in LABELS)
-                         + f" | {_num(r[f'pixels_{SALIENT_REGION}'], 3)} | {c3} |")
+                         f"{num_text(r['attention_iou'], 3)} | "
+                         + " | ".join(num_text(r[f"erased_{lb}"], 3) for lb in LABELS)
+                         + f" | {num_text(r[f'pixels_{SALIENT_REGION}'], 3)} | {c3} |")
     lines += ["", f"![gain of AEA against test-time occlusion p]({png_name})", ""]
     return "\n".join(lines)
 

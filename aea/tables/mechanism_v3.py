@@ -47,15 +47,22 @@ from aea.errors import AEAError
 from aea.io import read_json, write_json, write_text
 from aea.mechanism import LABELS, REGIONS, SALIENT_REGION
 from aea.tables.aggregate import collect_provenance, load_metrics, write_csv
-from aea.tables.mechanism import plot_gain_lines, signed_per_query
+from aea.tables.mechanism import (
+    ALPHA,
+    GAIN_REFERENCES,
+    K3_BOUND,
+    NAME,
+    PRIMARY_METRIC,
+    SECONDARY_METRIC,
+    TOST_LEVEL,
+    Unit,
+    num_text,
+    plot_gain_lines,
+    signed_per_query,
+)
 
-NAME = "mechanism"
 VERSION = 3
-ALPHA = 0.05
-K3_BOUND = 3.0  # mAP points
-TOST_LEVEL = 0.90
 COVERAGE_TARGET = 0.75  # the calibration rule's share of the upper body Baseline 1's top-R% mask covers
-PRIMARY_METRIC, SECONDARY_METRIC = "mAP", "rank1"
 TEST_SETS = ("p0", "upper-p0.2", "upper-p0.4", "any-p1")
 BREAKDOWN_SET = "any-p1"
 ABOVE, BELOW = "above 0", "below 0"
@@ -63,11 +70,8 @@ HOLM_FAMILY = ("P1a", "P1b", "P2", "P4", "P5", "E1", "E2")
 COLUMNS = ["id", "role", "statement", "test_set", "comparison", "metric", "region", "predicted", "n_generators",
            "n_units", "diff", "low", "high", "df", "sd", "t_p", "holm_p", "wilcoxon_p", "low90", "high90", "verdict",
            "detail"]
-GAIN_REFERENCES = {"baseline1": "Baseline 1", "noerase": "two networks, no erasing",
-                   "randbudget": "two networks, random erasing"}
 
 RunKey = tuple[str, str]  # (test set, method)
-Unit = tuple[int, int]  # (generator seed, training seed)
 Term = tuple[int, str, str]  # (sign, method, test set)
 
 
@@ -335,10 +339,6 @@ def unit_table(metrics: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
         drop=True)
 
 
-def _num(value: Any, digits: int = 2) -> str:
-    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
-
-
 def _cell(r: Any) -> str:
     if not isinstance(r.low, float) or math.isnan(r.low):
         return r.detail if isinstance(r.detail, str) else ""
@@ -359,8 +359,8 @@ def mechanism_v3_markdown(table: pd.DataFrame, units: pd.DataFrame, png_name: st
              "| id | role | statement | metric | difference [95% interval] | generators | units | t p | Holm p | "
              "verdict |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in table.itertuples():
-        lines.append(f"| {r.id} | {r.role} | {r.statement} | {r.metric} | {_cell(r)} | {_num(r.n_generators, 0)} | "
-                     f"{_num(r.n_units, 0)} | {_num(r.t_p, 4)} | {_num(r.holm_p, 4)} | {r.verdict} |")
+        lines.append(f"| {r.id} | {r.role} | {r.statement} | {r.metric} | {_cell(r)} | {num_text(r.n_generators, 0)} | "
+                     f"{num_text(r.n_units, 0)} | {num_text(r.t_p, 4)} | {num_text(r.holm_p, 4)} | {r.verdict} |")
     if len(units):
         means = units.groupby(["test_set", "method"])["map_official"].agg(["mean", "std", "count"]).reset_index()
         lines += ["", "## Mean official mAP over the units (%, sample SD)", "",
@@ -369,7 +369,7 @@ def mechanism_v3_markdown(table: pd.DataFrame, units: pd.DataFrame, png_name: st
         for ts in [t for t in TEST_SETS if t in set(means["test_set"])]:
             cur = means[means["test_set"] == ts].set_index("method")
             lines.append(f"| {ts} | " + " | ".join(
-                f"{cur.loc[m, 'mean']:.1f} ± {_num(cur.loc[m, 'std'], 1)}" if m in cur.index else ""
+                f"{cur.loc[m, 'mean']:.1f} ± {num_text(cur.loc[m, 'std'], 1)}" if m in cur.index else ""
                 for m in sorted(set(means["method"]))) + " |")
     lines += ["", f"![gain of AEA when the torso is hidden]({png_name})", ""]
     return "\n".join(lines)
